@@ -1,0 +1,217 @@
+#pragma once
+// Elementwise bodies of the relation op's CPU passes (see pair_iteration.h
+// for the interface and common/relation_coeffs.h for the coefficients).
+#include <type_traits>
+
+#include "common/pair_moments.h"
+#include "common/relation_coeffs.h"
+#include "cpu/pair_iteration.h"
+
+namespace smartops {
+namespace cpu {
+
+// Statistics pass, phase 1: per-lane means, used as reference points.
+template <typename T>
+struct MeanBody {
+  static constexpr bool kReadsGrad = false, kWritesY = false, kWritesDx = false;
+  template <class W>
+  struct Acc {
+    W a{}, b{};
+  };
+  template <class W>
+  void step(Acc<W>& acc, int, W a, W b, W, W&, W&, W&) const {
+    acc.a += a;
+    acc.b += b;
+  }
+};
+
+// Statistics pass, phase 2: power sums of deviations from the lane means.
+template <typename T>
+struct MomentBody {
+  static constexpr bool kReadsGrad = false, kWritesY = false, kWritesDx = false;
+  template <class W>
+  struct Acc {
+    W a1{}, a2{}, a3{}, a4{}, b1{}, b2{}, b3{}, b4{}, ab{}, a2b{}, ab2{}, a2b2{};
+  };
+  // Reference points: vector lanes, and one per scalar slot.
+  Vec<T> va{}, vb{};
+  T sa[lanes<T>()]{}, sb[lanes<T>()]{};
+
+  void set_centres(const PairItems<T>& items, const PairItem& it, const ItemAcc<T, MeanBody<T>>& sums) {
+    const int64_t nv = items.vector_count(it), ns = items.scalar_count(it);
+    if (nv > 0) {
+      va = sums.v.a / static_cast<T>(nv);
+      vb = sums.v.b / static_cast<T>(nv);
+    }
+    if (ns > 0) {
+      for (int64_t j = 0; j < items.slots(it); ++j) {
+        sa[j] = sums.s[j].a / static_cast<T>(ns);
+        sb[j] = sums.s[j].b / static_cast<T>(ns);
+      }
+    }
+  }
+
+  template <class W>
+  inline void step(Acc<W>& acc, int slot, W a, W b, W, W&, W&, W&) const {
+    W da, db;
+    if constexpr (std::is_same_v<W, T>) {
+      da = a - sa[slot];
+      db = b - sb[slot];
+    } else {
+      da = a - va;
+      db = b - vb;
+    }
+    const W da2 = da * da, db2 = db * db;
+    acc.a1 += da;
+    acc.a2 += da2;
+    acc.a3 += da2 * da;
+    acc.a4 += da2 * da2;
+    acc.b1 += db;
+    acc.b2 += db2;
+    acc.b3 += db2 * db;
+    acc.b4 += db2 * db2;
+    acc.ab += da * db;
+    acc.a2b += da2 * db;
+    acc.ab2 += da * db2;
+    acc.a2b2 += da2 * db2;
+  }
+
+  template <class W>
+  PairMoments record(const Acc<W>& acc, int l, int64_t count) const {
+    PairMoments m = pair_moments_zero();
+    if (count == 0) return m;
+    m.n = static_cast<double>(count);
+    if constexpr (std::is_same_v<W, T>) {
+      m.ka = sa[l];
+      m.kb = sb[l];
+    } else {
+      m.ka = va[l];
+      m.kb = vb[l];
+    }
+    m.a1 = lane(acc.a1, l); m.a2 = lane(acc.a2, l); m.a3 = lane(acc.a3, l); m.a4 = lane(acc.a4, l);
+    m.b1 = lane(acc.b1, l); m.b2 = lane(acc.b2, l); m.b3 = lane(acc.b3, l); m.b4 = lane(acc.b4, l);
+    m.ab = lane(acc.ab, l); m.a2b = lane(acc.a2b, l); m.ab2 = lane(acc.ab2, l); m.a2b2 = lane(acc.a2b2, l);
+    return m;
+  }
+  static PairMoments combine(const PairMoments& x, const PairMoments& y) { return pair_moments_merge(x, y); }
+};
+
+// Forward: y = relu(P (u_a^2 + u_b^2) + Q).
+template <typename T>
+struct ApplyBody {
+  static constexpr bool kReadsGrad = false, kWritesY = true, kWritesDx = false;
+  template <class W>
+  struct Acc {};
+  ItemCoeffs<T, kNumApplyCoef> c;
+  bool relu_out = true;
+
+  template <class W>
+  inline void step(Acc<W>&, int slot, W a, W b, W, W& y, W&, W&) const {
+    const auto& k = coeffs<W>(slot);
+    const W ua = k[kAa] * a + k[kBa];
+    const W ub = k[kAb] * b + k[kBb];
+    const W q = k[kP] * (ua * ua + ub * ub) + k[kQ];
+    y = relu_out ? relu(q) : q;
+  }
+  template <class W>
+  inline const W* coeffs(int slot) const {
+    if constexpr (std::is_same_v<W, T>) return c.s[slot]; else return c.v;
+  }
+};
+
+// Backward: the recomputed forward values of one element and its dq.
+template <typename T, class W>
+struct BackwardPoint {
+  W ua, ub, s, ph, dq;
+  inline BackwardPoint(const W* k, W a, W b, W g, bool relu_out) {
+    ua = k[kBAa] * a + k[kBBa];
+    ub = k[kBAb] * b + k[kBBb];
+    s = ua * ua + ub * ub;
+    ph = k[kH] * s + k[kJ];
+    dq = relu_out ? pass_where_positive(k[kBP] * s + k[kBQ], g) : g;
+  }
+};
+
+template <class W>
+struct GradAcc {
+  W dq{}, dq_ph{}, udq_a{}, uph_a{}, uxdq_a{}, uxph_a{}, udq_b{}, uph_b{}, uxdq_b{}, uxph_b{};
+};
+
+template <typename T, class W>
+inline void accumulate_grad_sums(GradAcc<W>& acc, const W* k, const BackwardPoint<T, W>& p, W a, W b) {
+  const W uxa = p.ua * (k[kRa] * a + k[kSa]);
+  const W uxb = p.ub * (k[kRb] * b + k[kSb]);
+  acc.dq += p.dq;
+  acc.dq_ph += p.dq * p.ph;
+  acc.udq_a += p.ua * p.dq;
+  acc.uph_a += p.ua * p.ph;
+  acc.uxdq_a += uxa * p.dq;
+  acc.uxph_a += uxa * p.ph;
+  acc.udq_b += p.ub * p.dq;
+  acc.uph_b += p.ub * p.ph;
+  acc.uxdq_b += uxb * p.dq;
+  acc.uxph_b += uxb * p.ph;
+}
+
+// Shared by the two backward bodies: coefficients and the sums' records.
+template <typename T>
+struct BackwardBodyBase {
+  ItemCoeffs<T, kNumBackwardCoef> c;
+  bool relu_out = true;
+
+  template <class W>
+  inline const W* coeffs(int slot) const {
+    if constexpr (std::is_same_v<W, T>) return c.s[slot]; else return c.v;
+  }
+  template <class W>
+  PairGradSums record(const GradAcc<W>& a, int l, int64_t) const {
+    PairGradSums r;
+    r.dq = lane(a.dq, l); r.dq_ph = lane(a.dq_ph, l);
+    r.udq_a = lane(a.udq_a, l); r.uph_a = lane(a.uph_a, l); r.uxdq_a = lane(a.uxdq_a, l); r.uxph_a = lane(a.uxph_a, l);
+    r.udq_b = lane(a.udq_b, l); r.uph_b = lane(a.uph_b, l); r.uxdq_b = lane(a.uxdq_b, l); r.uxph_b = lane(a.uxph_b, l);
+    return r;
+  }
+  static PairGradSums combine(const PairGradSums& x, const PairGradSums& y) {
+    PairGradSums r;
+    r.dq = x.dq + y.dq; r.dq_ph = x.dq_ph + y.dq_ph;
+    r.udq_a = x.udq_a + y.udq_a; r.uph_a = x.uph_a + y.uph_a; r.uxdq_a = x.uxdq_a + y.uxdq_a; r.uxph_a = x.uxph_a + y.uxph_a;
+    r.udq_b = x.udq_b + y.udq_b; r.uph_b = x.uph_b + y.uph_b; r.uxdq_b = x.uxdq_b + y.uxdq_b; r.uxph_b = x.uxph_b + y.uxph_b;
+    return r;
+  }
+};
+
+// Backward pass 1 (batch statistics): the per-pair sums.
+template <typename T>
+struct GradSumBody : BackwardBodyBase<T> {
+  static constexpr bool kReadsGrad = true, kWritesY = false, kWritesDx = false;
+  template <class W>
+  using Acc = GradAcc<W>;
+
+  template <class W>
+  inline void step(Acc<W>& acc, int slot, W a, W b, W g, W&, W&, W&) const {
+    const W* k = this->template coeffs<W>(slot);
+    accumulate_grad_sums<T, W>(acc, k, BackwardPoint<T, W>(k, a, b, g, this->relu_out), a, b);
+  }
+};
+
+// Backward pass writing dx; with kSums also the per-pair sums (frozen
+// statistics need no sums before dx, so that backward is a single pass).
+template <typename T, bool kSums>
+struct GradInputBody : BackwardBodyBase<T> {
+  static constexpr bool kReadsGrad = true, kWritesY = false, kWritesDx = true;
+  template <class W>
+  using Acc = GradAcc<W>;
+
+  template <class W>
+  inline void step(Acc<W>& acc, int slot, W a, W b, W g, W&, W& da, W& db) const {
+    const W* k = this->template coeffs<W>(slot);
+    const BackwardPoint<T, W> p(k, a, b, g, this->relu_out);
+    const W t = p.dq - k[kE] * p.s - k[kF];
+    da = k[kUa] * p.ua * t + k[kVa] * a + k[kWa];
+    db = k[kUb] * p.ub * t + k[kVb] * b + k[kWb];
+    if constexpr (kSums) accumulate_grad_sums<T, W>(acc, k, p, a, b);
+  }
+};
+
+}  // namespace cpu
+}  // namespace smartops

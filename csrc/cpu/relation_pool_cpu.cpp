@@ -1,0 +1,243 @@
+// CPU implementation of smartops::relation_pool and its backward.
+//
+// Training forward: 2 reads of x (one statistics pass giving both BNs'
+// statistics, one apply pass). Evaluation forward: 1 read. Backward with
+// batch statistics: 2 reads (sums, then dx); with frozen statistics: 1.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "cpu/relation_pool_bodies.h"
+#include "ops/relation_pool.h"
+
+namespace smartops {
+namespace cpu {
+namespace {
+
+std::vector<double> host_doubles(const Tensor& t) {
+  const Tensor d = t.to(at::kDouble).contiguous();
+  const double* p = d.data_ptr<double>();
+  return std::vector<double>(p, p + d.numel());
+}
+
+Tensor tensor_from(std::vector<double> values, const at::TensorOptions& options) {
+  const auto n = static_cast<int64_t>(values.size());
+  return at::from_blob(values.data(), {n}, at::TensorOptions().dtype(at::kDouble)).to(options, false, true);
+}
+
+std::vector<PairParams> read_params(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+  const auto g1 = host_doubles(w1), h1 = host_doubles(b1), g2 = host_doubles(w2), h2 = host_doubles(b2);
+  std::vector<PairParams> out(g2.size());
+  for (size_t k = 0; k < out.size(); ++k)
+    out[k] = PairParams{g1[2 * k], h1[2 * k], g1[2 * k + 1], h1[2 * k + 1], g2[k], h2[k]};
+  return out;
+}
+
+std::vector<PairStatsIn> read_stats(const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2) {
+  const auto m1 = host_doubles(mean1), v1 = host_doubles(var1), m2 = host_doubles(mean2), v2 = host_doubles(var2);
+  std::vector<PairStatsIn> out(m2.size());
+  for (size_t k = 0; k < out.size(); ++k)
+    out[k] = PairStatsIn{m1[2 * k], v1[2 * k], m1[2 * k + 1], v1[2 * k + 1], m2[k], v2[k]};
+  return out;
+}
+
+// mean1, var1 (2C) and mean2, var2 (C) as tensors.
+std::tuple<Tensor, Tensor, Tensor, Tensor> stats_tensors(const std::vector<PairStatsIn>& st,
+                                                         const at::TensorOptions& options) {
+  const size_t C = st.size();
+  std::vector<double> m1(2 * C), v1(2 * C), m2(C), v2(C);
+  for (size_t k = 0; k < C; ++k) {
+    m1[2 * k] = st[k].mean_a;
+    m1[2 * k + 1] = st[k].mean_b;
+    v1[2 * k] = st[k].var_a;
+    v1[2 * k + 1] = st[k].var_b;
+    m2[k] = st[k].mean_p;
+    v2[k] = st[k].var_p;
+  }
+  return {tensor_from(m1, options), tensor_from(v1, options), tensor_from(m2, options), tensor_from(v2, options)};
+}
+
+PairGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
+  PairGeometry g;
+  g.N = s.N;
+  g.C = s.C;
+  g.S = s.S;
+  // With one position per sample, NCDHW and NDHWC are the same memory; the
+  // interleaved walk is the efficient one then.
+  g.planar = format == at::MemoryFormat::Contiguous && s.S > 1;
+  return g;
+}
+
+template <typename T>
+std::vector<PairStatsIn> batch_stats(const PairItems<T>& items, const PairPointers<T>& p,
+                                     const std::vector<PairParams>& params, double eps) {
+  const int64_t C = items.geo.C, nparts = items.parts();
+  std::vector<PairMoments> parts(C * nparts);
+  items.parallel([&](const PairItem& it) {
+    MeanBody<T> centre_body;
+    ItemAcc<T, MeanBody<T>> sums;
+    run_item(items, it, p, centre_body, sums);
+    MomentBody<T> body;
+    body.set_centres(items, it, sums);
+    ItemAcc<T, MomentBody<T>> acc;
+    run_item(items, it, p, body, acc);
+    store_parts(items, it, body, acc, parts.data());
+  });
+  std::vector<PairStatsIn> out(C);
+  reduce_parts<MomentBody<T>>(C, nparts, parts.data(), [&](int64_t k, const PairMoments& m) {
+    const PairParams& w = params[k];
+    const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
+    out[k] = PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p};
+  });
+  return out;
+}
+
+template <class Body, typename T>
+void run_elementwise(const PairItems<T>& items, const PairPointers<T>& p, const std::vector<T>& coeffs, bool relu) {
+  items.parallel([&](const PairItem& it) {
+    Body body;
+    body.relu_out = relu;
+    body.c.load_for(items, it, coeffs.data());
+    ItemAcc<T, Body> acc;
+    run_item(items, it, p, body, acc);
+  });
+}
+
+template <class Body, typename T>
+std::vector<PairGradSums> run_grad_sums(const PairItems<T>& items, const PairPointers<T>& p,
+                                        const std::vector<T>& coeffs, bool relu) {
+  std::vector<PairGradSums> parts(items.geo.C * items.parts());
+  items.parallel([&](const PairItem& it) {
+    Body body;
+    body.relu_out = relu;
+    body.c.load_for(items, it, coeffs.data());
+    ItemAcc<T, Body> acc;
+    run_item(items, it, p, body, acc);
+    store_parts(items, it, body, acc, parts.data());
+  });
+  return parts;
+}
+
+using Stats4 = std::tuple<Tensor, Tensor, Tensor, Tensor>;
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
+    const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
+    const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
+    const std::optional<Tensor>& var2, double eps, bool relu) {
+  const bool use_batch_stats = !mean1.has_value();
+  const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
+                            var2 ? &*var2 : nullptr};
+  const RelationShape shape =
+      check_relation_pool_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, use_batch_stats);
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "relation_pool: on CPU x must be float32 or float64, got ", x.scalar_type());
+  const at::MemoryFormat format = relation_pool_memory_format(x);
+  const Tensor xc = x.contiguous(format);
+  Tensor y = at::empty({shape.N, shape.C, x.size(2), x.size(3), x.size(4)}, x.options().memory_format(format));
+  const auto params = read_params(weight1, bias1, weight2, bias2);
+  std::vector<PairStatsIn> st;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_cpu", [&] {
+    const PairItems<scalar_t> items(geometry(shape, format));
+    PairPointers<scalar_t> p;
+    p.x = xc.const_data_ptr<scalar_t>();
+    p.y = y.data_ptr<scalar_t>();
+    st = use_batch_stats ? batch_stats(items, p, params, eps) : read_stats(*mean1, *var1, *mean2, *var2);
+    std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
+    for (int64_t k = 0; k < shape.C; ++k) {
+      double c[kNumApplyCoef];
+      relation_apply_coeffs(st[k], params[k], eps, c);
+      for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * shape.C + k] = static_cast<scalar_t>(c[j]);
+    }
+    run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
+  });
+  Stats4 out = use_batch_stats ? stats_tensors(st, weight1.options())
+                               : Stats4{mean1->clone(), var1->clone(), mean2->clone(), var2->clone()};
+  return {y, std::get<0>(out), std::get<1>(out), std::get<2>(out), std::get<3>(out)};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
+    const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
+    const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
+    double eps, bool relu, bool batch_stats) {
+  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
+  const RelationShape shape =
+      check_relation_pool_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "relation_pool_backward: on CPU x must be float32 or float64, got ", x.scalar_type());
+  const std::vector<int64_t> out_shape{shape.N, shape.C, x.size(2), x.size(3), x.size(4)};
+  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
+              c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
+  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
+              "relation_pool_backward: grad_out must match x's dtype and device");
+  const at::MemoryFormat format = relation_pool_memory_format(x);
+  const Tensor xc = x.contiguous(format);
+  const Tensor gc = grad_out.contiguous(format);
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(format));
+  const auto params = read_params(weight1, bias1, weight2, bias2);
+  const auto st = read_stats(mean1, var1, mean2, var2);
+  const double count = static_cast<double>(shape.count());
+  std::vector<PairGrads> grads(shape.C);
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_backward_cpu", [&] {
+    const PairItems<scalar_t> items(geometry(shape, format));
+    PairPointers<scalar_t> p;
+    p.x = xc.const_data_ptr<scalar_t>();
+    p.grad = gc.const_data_ptr<scalar_t>();
+    p.dx = dx.data_ptr<scalar_t>();
+    const int64_t C = shape.C;
+    std::vector<scalar_t> coeffs(kNumBackwardCoef * C);
+    auto set_coeffs = [&](int64_t k, const double* c, int first, int last) {
+      for (int j = first; j < last; ++j) coeffs[j * C + k] = static_cast<scalar_t>(c[j]);
+    };
+    // Reduction coefficients, and for frozen statistics the dx ones too
+    // (they do not depend on the sums then).
+    for (int64_t k = 0; k < C; ++k) {
+      double c[kNumBackwardCoef];
+      relation_reduce_coeffs(st[k], params[k], eps, c);
+      relation_grads_and_dx_coeffs(PairGradSums{}, st[k], params[k], eps, count, false, c);
+      set_coeffs(k, c, 0, kNumBackwardCoef);
+    }
+    const int64_t nparts = items.parts();
+    if (batch_stats) {
+      const auto parts = run_grad_sums<GradSumBody<scalar_t>>(items, p, coeffs, relu);
+      reduce_parts<GradSumBody<scalar_t>>(C, nparts, parts.data(), [&](int64_t k, const PairGradSums& sums) {
+        double c[kNumBackwardCoef];
+        grads[k] = relation_grads_and_dx_coeffs(sums, st[k], params[k], eps, count, true, c);
+        set_coeffs(k, c, kE, kNumBackwardCoef);
+      });
+      run_elementwise<GradInputBody<scalar_t, false>>(items, p, coeffs, relu);
+    } else {
+      const auto parts = run_grad_sums<GradInputBody<scalar_t, true>>(items, p, coeffs, relu);
+      reduce_parts<GradInputBody<scalar_t, true>>(C, nparts, parts.data(), [&](int64_t k, const PairGradSums& sums) {
+        double c[kNumBackwardCoef];
+        grads[k] = relation_grads_and_dx_coeffs(sums, st[k], params[k], eps, count, false, c);
+      });
+    }
+  });
+
+  std::vector<double> gw1(2 * shape.C), gb1(2 * shape.C), gw2(shape.C), gb2(shape.C);
+  for (int64_t k = 0; k < shape.C; ++k) {
+    gw1[2 * k] = grads[k].g1a;
+    gw1[2 * k + 1] = grads[k].g1b;
+    gb1[2 * k] = grads[k].b1a;
+    gb1[2 * k + 1] = grads[k].b1b;
+    gw2[k] = grads[k].g2;
+    gb2[k] = grads[k].b2;
+  }
+  const auto opts = weight1.options();
+  return {dx, tensor_from(gw1, opts), tensor_from(gb1, opts), tensor_from(gw2, opts), tensor_from(gb2, opts)};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(smartops, CPU, m) {
+  m.impl("relation_pool", &relation_pool_cpu);
+  m.impl("relation_pool_backward", &relation_pool_backward_cpu);
+}
+
+}  // namespace cpu
+}  // namespace smartops

@@ -1,0 +1,94 @@
+#pragma once
+// Minimal portable SIMD for the CPU kernels, on GCC/Clang vector extensions:
+// the compiler maps a 32-byte vector onto AVX/AVX-512 registers when the
+// build targets them (-march=native by default) and onto SSE pairs otherwise.
+//
+// Kernel bodies are written once as templates over a value type W that is
+// either a vector (Vec<T>) or a plain scalar T (loop tails), so the vector
+// and scalar paths cannot drift apart.
+#include <cstdint>
+#include <cstring>
+
+namespace smartops {
+namespace cpu {
+
+template <typename T>
+struct VecTraits;
+
+template <>
+struct VecTraits<float> {
+  typedef float type __attribute__((vector_size(32)));
+  static constexpr int lanes = 8;
+};
+
+template <>
+struct VecTraits<double> {
+  typedef double type __attribute__((vector_size(32)));
+  static constexpr int lanes = 4;
+};
+
+template <typename T>
+using Vec = typename VecTraits<T>::type;
+
+template <typename T>
+constexpr int lanes() {
+  return VecTraits<T>::lanes;
+}
+
+// Loads and stores of a W (vector: unaligned; scalar: plain).
+template <typename W, typename T>
+inline W load(const T* p) {
+  W v;
+  std::memcpy(&v, p, sizeof(W));
+  return v;
+}
+
+template <typename W, typename T>
+inline void store(T* p, const W& v) {
+  std::memcpy(p, &v, sizeof(W));
+}
+
+template <typename W, typename T>
+inline W broadcast(T v) {
+  return W{} + v;  // scalar: v; vector: v in every lane
+}
+
+// max(q, 0) and (q > 0 ? g : 0), for vectors and scalars alike.
+template <typename W>
+inline W relu(const W& q) {
+  return q > W{} ? q : W{};
+}
+
+template <typename W>
+inline W pass_where_positive(const W& q, const W& g) {
+  return q > W{} ? g : W{};
+}
+
+template <typename T>
+inline T lane(const T& v, int) {
+  return v;
+}
+inline float lane(const Vec<float>& v, int i) { return v[i]; }
+inline double lane(const Vec<double>& v, int i) { return v[i]; }
+
+// Split 2L interleaved values (a0 b0 a1 b1 ...) held in lo, hi into a and b,
+// and the inverse.
+inline void deinterleave(const Vec<float>& lo, const Vec<float>& hi, Vec<float>& a, Vec<float>& b) {
+  a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+  b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+inline void deinterleave(const Vec<double>& lo, const Vec<double>& hi, Vec<double>& a, Vec<double>& b) {
+  a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+  b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+}
+inline void interleave(const Vec<float>& a, const Vec<float>& b, Vec<float>& lo, Vec<float>& hi) {
+  lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+inline void interleave(const Vec<double>& a, const Vec<double>& b, Vec<double>& lo, Vec<double>& hi) {
+  lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+  hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+}
+
+}  // namespace cpu
+}  // namespace smartops

@@ -1,0 +1,64 @@
+#include "ops/relation_pool.h"
+
+#include <c10/util/Exception.h>
+
+namespace smartops {
+
+at::MemoryFormat relation_pool_memory_format(const Tensor& x) {
+  if (x.is_contiguous()) return at::MemoryFormat::Contiguous;
+  if (x.dim() == 5 && x.is_contiguous(at::MemoryFormat::ChannelsLast3d)) return at::MemoryFormat::ChannelsLast3d;
+  return at::MemoryFormat::Contiguous;
+}
+
+namespace {
+
+void check_vector(const char* op, const char* name, const Tensor& t, int64_t len, const Tensor& x,
+                  at::ScalarType dtype) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " is required");
+  TORCH_CHECK(t.dim() == 1 && t.size(0) == len, op, ": ", name, " must have shape (", len, "), got ", t.sizes());
+  TORCH_CHECK(t.device() == x.device(), op, ": ", name, " is on ", t.device(), " but x is on ", x.device());
+  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " has dtype ", t.scalar_type(), ", expected ", dtype,
+              " for x of dtype ", x.scalar_type(),
+              " (BN parameters and statistics are float32 for half-precision x, else x's dtype)");
+}
+
+}  // namespace
+
+RelationShape check_relation_pool_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                       const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4],
+                                       bool batch_stats) {
+  TORCH_CHECK(x.dim() == 5, op, ": x must be 5-D (N, 2C, T, H, W), got ", x.dim(), "-D with shape ", x.sizes());
+  const int64_t channels = x.size(1);
+  TORCH_CHECK(channels >= 2 && channels % 2 == 0, op,
+              ": x must have an even number of channels (adjacent pairs are pooled), got ", channels);
+  const auto dt = x.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16, op,
+              ": x must be float32, float64, float16 or bfloat16, got ", dt);
+  const at::ScalarType param_dtype = (dt == at::kHalf || dt == at::kBFloat16) ? at::kFloat : dt;
+  const int64_t C = channels / 2;
+  check_vector(op, "weight1", weight1, channels, x, param_dtype);
+  check_vector(op, "bias1", bias1, channels, x, param_dtype);
+  check_vector(op, "weight2", weight2, C, x, param_dtype);
+  check_vector(op, "bias2", bias2, C, x, param_dtype);
+  static const char* names[4] = {"mean1", "var1", "mean2", "var2"};
+  const int64_t lens[4] = {channels, channels, C, C};
+  for (int i = 0; i < 4; ++i) {
+    if (batch_stats) {
+      TORCH_CHECK(stats[i] == nullptr || !stats[i]->defined(), op,
+                  ": statistics must be given all four (mean1, var1, mean2, var2) or none");
+    } else {
+      TORCH_CHECK(stats[i] != nullptr && stats[i]->defined(), op,
+                  ": statistics must be given all four (mean1, var1, mean2, var2) or none; ", names[i], " is missing");
+      check_vector(op, names[i], *stats[i], lens[i], x, param_dtype);
+    }
+  }
+  const RelationShape s{x.size(0), C, x.size(2) * x.size(3) * x.size(4)};
+  TORCH_CHECK(s.count() > 0, op, ": x has no positions (shape ", x.sizes(), ")");
+  if (batch_stats) {
+    TORCH_CHECK(s.count() > 1, op, ": expected more than 1 value per channel when training (batch statistics), got x of shape ",
+                x.sizes());
+  }
+  return s;
+}
+
+}  // namespace smartops

@@ -1,0 +1,30 @@
+#pragma once
+// Device-independent parts of the relation op, shared by the CPU and CUDA
+// implementations: argument checks and the layout rule.
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+
+namespace smartops {
+
+using at::Tensor;
+
+// Memory format of the op's outputs (and of x as the kernels read it):
+// contiguous NCDHW if x is, else channels_last_3d if x is, else x is made
+// contiguous first. The Python fake implementation mirrors this rule.
+at::MemoryFormat relation_pool_memory_format(const Tensor& x);
+
+// Geometry of x: N, number of pairs C, positions per sample S.
+struct RelationShape {
+  int64_t N, C, S;
+  int64_t count() const { return N * S; }  // positions per channel
+};
+
+// Checks every argument and returns the shape. `stats` are the four
+// statistics vectors, either all defined (frozen statistics) or none
+// (batch statistics).
+RelationShape check_relation_pool_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                       const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4],
+                                       bool batch_stats);
+
+}  // namespace smartops

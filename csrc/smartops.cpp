@@ -1,0 +1,39 @@
+// The smartops operator library: schemas (device kernels are registered in
+// cpu/ and cuda/, fake and autograd implementations from Python in
+// smartops/ops/), and the Python module smartops._C that loads them.
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(smartops, m) {
+  // Relation branch after its 3D conv: BN1 (2C channels) -> square -> mean of
+  // adjacent channel pairs -> BN2 (C channels) -> optional ReLU. With
+  // mean1..var2 omitted the batch statistics are used (training) and
+  // returned; given, they are used as they are (evaluation) and returned
+  // as copies. Running statistics are not touched: the caller updates them.
+  m.def(
+      "relation_pool(Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, Tensor bias2, "
+      "Tensor? mean1, Tensor? var1, Tensor? mean2, Tensor? var2, float eps, bool relu) "
+      "-> (Tensor out, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2)");
+  // Gradients of relation_pool. batch_stats: the statistics were x's own
+  // batch statistics (their dependence on x is differentiated).
+  m.def(
+      "relation_pool_backward(Tensor grad_out, Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, "
+      "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, float eps, bool relu, "
+      "bool batch_stats) -> (Tensor grad_x, Tensor grad_weight1, Tensor grad_bias1, Tensor grad_weight2, "
+      "Tensor grad_bias2)");
+}
+
+extern "C" {
+// A plain module: importing smartops._C runs the static registrations above.
+PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", "smartops compiled operators", -1, nullptr};
+  PyObject* module = PyModule_Create(&module_def);
+  if (module == nullptr) return nullptr;
+#ifdef SMARTOPS_WITH_CUDA
+  PyModule_AddIntConstant(module, "with_cuda", 1);
+#else
+  PyModule_AddIntConstant(module, "with_cuda", 0);
+#endif
+  return module;
+}
+}

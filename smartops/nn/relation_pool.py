@@ -1,0 +1,82 @@
+"""RelationPool: the relation branch of a SMART block after its 3D conv."""
+import torch.nn as nn
+import torch.nn.functional as F
+
+from smartops.nn.fused_dispatch import check_fused_arg, use_fused
+from smartops.ops.reference import pair_mean
+from smartops.ops.relation_pool import relation_pool
+
+
+def batch_norm_mode(bn):
+    """What nn.BatchNorm's forward would do now: (use batch statistics?,
+    running-average factor), incrementing num_batches_tracked as it does.
+
+    The factor is bn.momentum, or 1/num_batches_tracked (a 0-d tensor, so
+    that torch.compile needs no graph break) for momentum=None.
+    """
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            factor = 1.0 / bn.num_batches_tracked
+    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    return batch_stats, factor
+
+
+def running_stats(bn, batch_stats):
+    """The running buffers the functional op should read (evaluation) or
+    update (training), as nn.BatchNorm passes them to F.batch_norm."""
+    if not batch_stats or bn.track_running_stats:
+        return bn.running_mean, bn.running_var
+    return None, None
+
+
+class RelationPool(nn.Module):
+    """BN -> square -> mean of adjacent channel pairs -> BN -> ReLU.
+
+    Input (N, channels, T, H, W), output (N, channels // 2, T, H, W). Holds
+    `bn1 = BatchNorm3d(channels)` and `bn2 = BatchNorm3d(channels // 2)`, so
+    the state_dict is that of the unfused composition; the pair mean has
+    fixed weights (0.5) and no parameters.
+
+    fused: True runs the fused op `smartops.ops.relation_pool`, False the
+    pure-PyTorch composition, "auto" the op when the extension has a kernel
+    for the input's device and dtype (else the composition, with a warning
+    once).
+    """
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1, relu=True, fused="auto"):
+        super().__init__()
+        if channels < 2 or channels % 2:
+            raise ValueError("RelationPool: channels must be even and >= 2 (adjacent pairs are pooled), got %d"
+                             % channels)
+        self.channels = channels
+        self.relu = relu
+        self.fused = check_fused_arg(fused)
+        self.bn1 = nn.BatchNorm3d(channels, eps=eps, momentum=momentum)
+        self.bn2 = nn.BatchNorm3d(channels // 2, eps=eps, momentum=momentum)
+
+    def extra_repr(self):
+        return "channels=%d, relu=%s, fused=%r" % (self.channels, self.relu, self.fused)
+
+    def forward(self, x):
+        if use_fused(self.fused, "relation_pool", x, type(self).__name__):
+            return self._forward_fused(x)
+        q = self.bn2(pair_mean(self.bn1(x).square()))
+        return F.relu(q) if self.relu else q
+
+    def _forward_fused(self, x):
+        bn1, bn2 = self.bn1, self.bn2
+        if bn1.eps != bn2.eps or bn1.momentum != bn2.momentum:
+            raise ValueError("RelationPool: the fused op needs bn1 and bn2 to share eps and momentum; got "
+                             "eps %g/%g, momentum %s/%s" % (bn1.eps, bn2.eps, bn1.momentum, bn2.momentum))
+        # Both BNs count the batch; with momentum=None the shared factor is
+        # 1/num_batches_tracked of bn1 (the two counters advance together).
+        batch_stats, factor = batch_norm_mode(bn1)
+        batch_stats2, _ = batch_norm_mode(bn2)
+        if batch_stats != batch_stats2:
+            raise ValueError("RelationPool: bn1 and bn2 must both use batch statistics or both running ones")
+        rm1, rv1 = running_stats(bn1, batch_stats)
+        rm2, rv2 = running_stats(bn2, batch_stats)
+        return relation_pool(x, bn1.weight, bn1.bias, rm1, rv1, bn2.weight, bn2.bias, rm2, rv2, batch_stats,
+                             momentum=factor, eps=bn1.eps, relu=self.relu)

@@ -1,0 +1,122 @@
+"""The fused relation op: fake (meta) and autograd registrations of
+`smartops::relation_pool`, and the functional `relation_pool`.
+
+The C++ op is functional: it returns the output and the statistics it used
+and never writes running statistics; this module updates those, so that
+`torch.compile` sees ordinary in-place buffer updates around an opaque op.
+"""
+import torch
+
+from smartops import _extension
+
+_OP = "relation_pool"
+
+
+def memory_format_of(x):
+    """The layout rule of the C++ op (csrc/ops/relation_pool.cpp): outputs
+    follow x if it is contiguous or channels_last_3d, else are contiguous."""
+    if x.is_contiguous():
+        return torch.contiguous_format
+    if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return torch.contiguous_format
+
+
+def param_dtype(x):
+    """dtype of BN parameters and statistics for an input of x's dtype."""
+    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+
+if _extension.is_built():
+
+    @torch.library.register_fake("smartops::relation_pool")
+    def _relation_pool_fake(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps, relu):
+        n, c2 = x.shape[0], x.shape[1]
+        out = torch.empty((n, c2 // 2) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device,
+                          memory_format=memory_format_of(x))
+        return (out, weight1.new_empty(c2), weight1.new_empty(c2), weight2.new_empty(c2 // 2),
+                weight2.new_empty(c2 // 2))
+
+    @torch.library.register_fake("smartops::relation_pool_backward")
+    def _relation_pool_backward_fake(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
+                                     relu, batch_stats):
+        dx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=memory_format_of(x))
+        return dx, torch.empty_like(weight1), torch.empty_like(bias1), torch.empty_like(weight2), torch.empty_like(bias2)
+
+    def _setup_context(ctx, inputs, output):
+        x, weight1, bias1, weight2, bias2, mean1, _, _, _, eps, relu = inputs
+        _, m1, v1, m2, v2 = output
+        # x and per-channel vectors only: the backward recomputes the rest.
+        ctx.save_for_backward(x, weight1, bias1, weight2, bias2, m1, v1, m2, v2)
+        ctx.eps, ctx.relu, ctx.batch_stats = eps, relu, mean1 is None
+        ctx.mark_non_differentiable(m1, v1, m2, v2)
+
+    def _backward(ctx, grad_out, *_stat_grads):
+        grads = torch.ops.smartops.relation_pool_backward(grad_out, *ctx.saved_tensors, ctx.eps, ctx.relu,
+                                                          ctx.batch_stats)
+        # x, weight1, bias1, weight2, bias2; the statistics and flags have none.
+        return tuple(grads) + (None,) * 6
+
+    torch.library.register_autograd("smartops::relation_pool", _backward, setup_context=_setup_context)
+
+
+def _update_running(running_mean, running_var, mean, var, count, momentum):
+    # nn.BatchNorm semantics: running = (1 - m) running + m batch, with the
+    # unbiased variance. momentum may be a 0-d tensor (cumulative average).
+    if running_mean is None:
+        return
+    with torch.no_grad():
+        running_mean.mul_(1 - momentum).add_(mean * momentum)
+        running_var.mul_(1 - momentum).add_(var * (momentum * count / (count - 1)))
+
+
+def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2, running_mean2, running_var2,
+                  training, momentum=0.1, eps=1e-5, relu=True):
+    """Fused relation branch of the SMART block, after its 3D convolution.
+
+    BN1 over the 2C channels of x (N, 2C, T, H, W) -> elementwise square ->
+    mean of adjacent channel pairs (2k, 2k+1) -> BN2 over C channels ->
+    ReLU (if `relu`). Arguments follow `torch.nn.functional.batch_norm`:
+    with `training` the batch statistics are used and the running
+    statistics, when given, are updated in place with `momentum` (a float,
+    or a 0-d tensor such as 1/num_batches_tracked for a cumulative average);
+    without it the running statistics are used. Weights and biases may be
+    None (1 and 0). The output is in x's memory format (contiguous or
+    channels_last_3d).
+
+    Autograd saves only x and per-channel vectors; the backward recomputes
+    the rest.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError("relation_pool: x must be a tensor, got %s" % type(x).__name__)
+    _extension.require_kernel(_OP, x.device)
+    if x.dim() != 5:
+        raise ValueError("relation_pool: x must be 5-D (N, 2C, T, H, W), got shape %s" % (tuple(x.shape),))
+    c2 = x.shape[1]
+    if momentum is None:
+        raise ValueError("relation_pool: momentum=None (cumulative average) needs num_batches_tracked; pass "
+                         "momentum=1/num_batches_tracked or use smartops.nn.RelationPool")
+    pdt = param_dtype(x)
+    ones = lambda n: torch.ones(n, dtype=pdt, device=x.device)  # noqa: E731
+    zeros = lambda n: torch.zeros(n, dtype=pdt, device=x.device)  # noqa: E731
+    weight1 = ones(c2) if weight1 is None else weight1
+    bias1 = zeros(c2) if bias1 is None else bias1
+    weight2 = ones(c2 // 2) if weight2 is None else weight2
+    bias2 = zeros(c2 // 2) if bias2 is None else bias2
+    op = torch.ops.smartops.relation_pool
+
+    if not training:
+        stats = (running_mean1, running_var1, running_mean2, running_var2)
+        if any(s is None for s in stats):
+            raise ValueError("relation_pool: running_mean1, running_var1, running_mean2 and running_var2 are "
+                             "required when training=False")
+        return op(x, weight1, bias1, weight2, bias2, *stats, eps, relu)[0]
+
+    for name, mean, var in (("1", running_mean1, running_var1), ("2", running_mean2, running_var2)):
+        if (mean is None) != (var is None):
+            raise ValueError("relation_pool: running_mean%s and running_var%s must be given together" % (name, name))
+    out, mean1, var1, mean2, var2 = op(x, weight1, bias1, weight2, bias2, None, None, None, None, eps, relu)
+    count = x.numel() // c2
+    _update_running(running_mean1, running_var1, mean1, var1, count, momentum)
+    _update_running(running_mean2, running_var2, mean2, var2, count, momentum)
+    return out
