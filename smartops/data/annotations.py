@@ -34,7 +34,6 @@ Formats (``format=`` of :func:`load_annotations`):
 from __future__ import annotations
 
 import csv
-import glob
 import os
 import re
 from dataclasses import dataclass
@@ -166,7 +165,7 @@ def _lines(path: PathLike):
     with open(path, "r", encoding="utf-8-sig", newline=None) as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
-            if line and not line.startswith("#"):
+            if line:  # no comment syntax: HMDB51 names start with '#'
                 yield lineno, line
 
 
@@ -217,17 +216,41 @@ def _int(token: str) -> Optional[int]:
         return None
 
 
-def _resolve_stem(root: str, rel: str) -> str:
-    """``rel`` itself, or the video file ``rel.*`` / ``rel_*`` if ``rel`` has
-    no extension and does not exist (frame lists name videos by id)."""
-    full = os.path.join(root, rel)
-    if os.path.splitext(rel)[1].lower() in VIDEO_EXTENSIONS or os.path.exists(full):
-        return full
-    for pattern in (glob.escape(full) + ".*", glob.escape(full) + "_*"):
-        hits = sorted(h for h in glob.glob(pattern) if _is_video(h))
-        if hits:
-            return hits[0]
-    return full
+_KINETICS_NAME = re.compile(r"^(?P<id>.+)_\d{6}_\d{6}$")
+
+
+class _StemResolver:
+    """Finds ``rel.*`` / ``rel_XXXXXX_XXXXXX.*`` video files for paths given
+    without extension (frame lists name videos by id), listing each folder
+    once."""
+
+    def __init__(self):
+        self._dirs: Dict[str, Dict[str, str]] = {}
+
+    def _stems(self, folder: str) -> Dict[str, str]:
+        if folder not in self._dirs:
+            stems: Dict[str, str] = {}
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                names = []
+            for n in names:
+                if _is_video(n):
+                    stem = os.path.splitext(n)[0]
+                    stems.setdefault(stem, n)
+                    m = _KINETICS_NAME.match(stem)
+                    if m:
+                        stems.setdefault(m.group("id"), n)
+            self._dirs[folder] = stems
+        return self._dirs[folder]
+
+    def __call__(self, root: str, rel: str) -> str:
+        full = os.path.join(root, rel)
+        if os.path.splitext(rel)[1].lower() in VIDEO_EXTENSIONS:
+            return full
+        folder, stem = os.path.split(full)
+        hit = self._stems(folder).get(stem)
+        return os.path.join(folder, hit) if hit else full
 
 
 def parse_list(path: PathLike, root: str, class_names: Optional[Sequence[str]] = None
@@ -288,7 +311,8 @@ def parse_list(path: PathLike, root: str, class_names: Optional[Sequence[str]] =
                 labels.append(classes.index(r[2]))
             except KeyError:
                 raise AnnotationError("%s: unknown class %r" % (r[3], r[2])) from None
-    records = [VideoRecord(_resolve_stem(root, r[0]), l, r[1], r[3])
+    resolve = _StemResolver()
+    records = [VideoRecord(resolve(root, r[0]), l, r[1], r[3])
                for r, l in zip(rows, labels)]
     return records, classes
 
