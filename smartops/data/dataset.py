@@ -335,11 +335,28 @@ class VideoDataset(Dataset):
             x = x[0]
         return x
 
-    def _load(self, index: int, rng: np.random.Generator) -> torch.Tensor:
-        clips = self._decode(self.records[index].path, rng)
+    def _views(self, clips: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if self.mode == "test":
             return self._finish(self._test_views(clips))
         return self._finish(self._train_views(clips, rng))
+
+    def _try_decode(self, index: int, rng: np.random.Generator) -> Optional[torch.Tensor]:
+        """The decoded clips of item ``index``, or None (reported) if its file
+        is bad. Only reading the file is guarded: errors of the transforms
+        (e.g. a crop larger than the frames) are configuration errors and
+        propagate."""
+        path = self.records[index].path
+        if path in self._bad:
+            return None
+        try:
+            return self._decode(path, rng)
+        except Exception as err:  # noqa: BLE001 - any failure to read the file
+            self._report_bad(path, err)
+            return None
+
+    def _count_skip(self, index: int) -> None:
+        self._skipped_here.add(index)
+        self._log.mark("skip", str(index))
 
     # ---------------------------------------------------------------- items
     def __getitem__(self, index: int):
@@ -347,7 +364,6 @@ class VideoDataset(Dataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(index)
-        record = self.records[index]
         if self.mode == "train":
             tried = []
             current = index
@@ -355,31 +371,20 @@ class VideoDataset(Dataset):
                 rng = self._rng(index, attempt)
                 if attempt:
                     current = int(rng.integers(0, len(self)))
-                path = self.records[current].path
-                if path in self._bad:
-                    tried.append(path)
+                clips = self._try_decode(current, rng)
+                if clips is None:
+                    tried.append(self.records[current].path)
                     continue
-                try:
-                    clip = self._load(current, rng)
-                except Exception as err:  # noqa: BLE001 - any decoding failure
-                    self._report_bad(path, err)
-                    tried.append(path)
-                    continue
-                return self._item(clip, self.records[current].label, index, True)
+                return self._item(self._views(clips, rng), self.records[current].label, index, True)
             raise RuntimeError("VideoDataset: no decodable video after %d tries for item %d; "
                                "tried %s" % (self.max_retries + 1, index, ", ".join(tried)))
-        try:
-            if record.path in self._bad:
-                raise decode.DecodeError(self._bad[record.path])
-            clip = self._load(index, self._rng(index))
-        except Exception as err:  # noqa: BLE001
-            if record.path not in self._bad:
-                self._report_bad(record.path, err)
-            self._skipped_here.add(index)
-            self._log.mark("skip", str(index))
+        rng = self._rng(index)
+        clips = self._try_decode(index, rng)
+        if clips is None:
+            self._count_skip(index)
             clip = torch.zeros(self.item_shape, dtype=torch.float32)
-            return self._item(clip, record.label, index, False)
-        return self._item(clip, record.label, index, True)
+            return self._item(clip, self.records[index].label, index, False)
+        return self._item(self._views(clips, rng), self.records[index].label, index, True)
 
     def _item(self, clip: torch.Tensor, label: int, index: int, valid: bool):
         if self.return_info:
@@ -391,14 +396,11 @@ class VideoDataset(Dataset):
         ((n, 3, T, s, s) float32 each), decoding the frames once, so that the
         paper's 250 views need not be held as floats at once. Raises on a bad
         video (and counts it as skipped)."""
-        record = self.records[index]
-        try:
-            clips = self._decode(record.path, self._rng(index))
-        except Exception as err:
-            self._report_bad(record.path, err)
-            self._skipped_here.add(index)
-            self._log.mark("skip", str(index))
-            raise
+        clips = self._try_decode(index, self._rng(index))
+        if clips is None:
+            self._count_skip(index)
+            raise decode.DecodeError("bad video %s: %s" % (
+                self.records[index].path, self._bad.get(self.records[index].path, "")))
         pending: List[torch.Tensor] = []
         for clip in clips:
             pending.extend(transforms.test_crop_views(clip, self.crop_size, self.num_crops))

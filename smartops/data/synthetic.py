@@ -117,12 +117,15 @@ def _smooth_texture(rng: np.random.Generator, h: int, w: int, cell: int) -> np.n
 
 def render_motion_video(rng: np.random.Generator, angle: float, frames: int = 24,
                         size: Tuple[int, int] = (72, 96), speed: float = 2.0,
-                        objects: int = 2, patch: Optional[int] = None) -> np.ndarray:
+                        objects: int = 2, patch: Optional[int] = None,
+                        return_positions: bool = False):
     """One video (frames, H, W, 3) uint8 of ``objects`` textured patches
     moving in direction ``angle`` (radians, image coordinates: 0 = right,
     pi/2 = down) at ``speed`` px/frame over a static background, wrapping
     around the edges. Positions are rounded to whole pixels, so the patches
-    are never resampled (no blur that would depend on the direction)."""
+    are never resampled (no blur that would depend on the direction).
+    With ``return_positions``, also returns the (frames, objects, 2) integer
+    top-left (y, x) of the patches."""
     h, w = size
     p = patch or max(4, (min(h, w) // 4) // 2 * 2)
     background = _smooth_texture(rng, h, w, cell=max(4, min(h, w) // 6))
@@ -135,15 +138,17 @@ def render_motion_video(rng: np.random.Generator, angle: float, frames: int = 24
         starts.append((rng.uniform(0, h), rng.uniform(0, w)))
     vy, vx = speed * math.sin(angle), speed * math.cos(angle)
     out = np.empty((frames, h, w, 3), np.uint8)
+    positions = np.empty((frames, objects, 2), np.int64)
     rows0, cols0 = np.arange(p), np.arange(p)
     for t in range(frames):
         frame = background.copy()
-        for tex, (y0, x0) in zip(patches, starts):
+        for j, (tex, (y0, x0)) in enumerate(zip(patches, starts)):
             y = int(round(y0 + vy * t)) % h
             x = int(round(x0 + vx * t)) % w
             frame[np.ix_((y + rows0) % h, (x + cols0) % w)] = tex
+            positions[t, j] = (y, x)
         out[t] = frame
-    return out
+    return (out, positions) if return_positions else out
 
 
 def generate_synthetic(
