@@ -64,10 +64,10 @@ struct PairItems {
     if (geo.planar) {
       chunks = (geo.S + kPlanarChunk - 1) / kPlanarChunk;
     } else {
-      // Keep a chunk of rows (all 2C channels) around 128 KiB so that the
-      // items sharing it find it in cache.
+      // A chunk of rows (all 2C channels) of about 512 KiB: the items sharing
+      // it find it in L2, and each pair has few partial results to merge.
       const int64_t row_bytes = 2 * geo.C * static_cast<int64_t>(sizeof(T));
-      rows_per_chunk = std::min<int64_t>(4096, std::max<int64_t>(16, (128 * 1024) / row_bytes));
+      rows_per_chunk = std::min<int64_t>(4096, std::max<int64_t>(64, (512 * 1024) / row_bytes));
       const int64_t rows = geo.N * geo.S;
       chunks = std::max<int64_t>(1, (rows + rows_per_chunk - 1) / rows_per_chunk);
       blocks = (geo.C + L - 1) / L;
@@ -136,11 +136,16 @@ struct ItemAcc {
 
 // Runs `body` over every value of the item.
 template <typename T, class Body>
-inline void run_item(const PairItems<T>& items, const PairItem& it, const PairPointers<T>& p, Body& body,
-                     ItemAcc<T, Body>& acc) {
+inline void run_item(const PairItems<T>& items, const PairItem& it, const PairPointers<T>& p, const Body& body_in,
+                     ItemAcc<T, Body>& acc_out) {
   using V = Vec<T>;
   constexpr int64_t L = lanes<T>();
   const PairGeometry& g = items.geo;
+  // Work on local copies of the body (its coefficients) and accumulators:
+  // the compiler cannot rule out that the output stores alias the caller's
+  // objects, and would reload them on every iteration.
+  const Body body = body_in;
+  ItemAcc<T, Body> acc = acc_out;
   if (g.planar) {
     const T* xa = p.x + it.x_off;
     const T* xb = xa + g.S;
@@ -169,41 +174,46 @@ inline void run_item(const PairItems<T>& items, const PairItem& it, const PairPo
         dxb[i] = db;
       }
     }
+    acc_out = acc;
     return;
   }
   const int64_t C = g.C;
-  for (int64_t r = it.x_off; r < it.x_off + it.count; ++r) {
-    const T* xr = p.x + r * 2 * C;
-    const T* gr = Body::kReadsGrad ? p.grad + r * C : nullptr;
-    T* yr = Body::kWritesY ? p.y + r * C : nullptr;
-    T* dxr = Body::kWritesDx ? p.dx + r * 2 * C : nullptr;
-    if (it.full_block) {
-      const int64_t k = it.k0;
+  const int64_t k0 = it.k0;
+  const int64_t r_end = it.x_off + it.count;
+  if (it.full_block) {
+    auto v = acc.v;
+    for (int64_t r = it.x_off; r < r_end; ++r) {
+      const T* xr = p.x + r * 2 * C + 2 * k0;
       V a, b, gv{}, y, da, db;
-      deinterleave(load<V>(xr + 2 * k), load<V>(xr + 2 * k + L), a, b);
-      if constexpr (Body::kReadsGrad) gv = load<V>(gr + k);
-      body.step(acc.v, 0, a, b, gv, y, da, db);
-      if constexpr (Body::kWritesY) store(yr + k, y);
+      deinterleave(load<V>(xr), load<V>(xr + L), a, b);
+      if constexpr (Body::kReadsGrad) gv = load<V>(p.grad + r * C + k0);
+      body.step(v, 0, a, b, gv, y, da, db);
+      if constexpr (Body::kWritesY) store(p.y + r * C + k0, y);
       if constexpr (Body::kWritesDx) {
         V lo, hi;
         interleave(da, db, lo, hi);
-        store(dxr + 2 * k, lo);
-        store(dxr + 2 * k + L, hi);
+        store(p.dx + r * 2 * C + 2 * k0, lo);
+        store(p.dx + r * 2 * C + 2 * k0 + L, hi);
       }
-    } else {
+    }
+    acc.v = v;
+  } else {
+    for (int64_t r = it.x_off; r < r_end; ++r) {
       for (int64_t j = 0; j < it.npairs; ++j) {
-        const int64_t k = it.k0 + j;
+        const int64_t k = k0 + j;
+        const T* xr = p.x + r * 2 * C;
         T gs{}, y, da, db;
-        if constexpr (Body::kReadsGrad) gs = gr[k];
+        if constexpr (Body::kReadsGrad) gs = p.grad[r * C + k];
         body.step(acc.s[j], static_cast<int>(j), xr[2 * k], xr[2 * k + 1], gs, y, da, db);
-        if constexpr (Body::kWritesY) yr[k] = y;
+        if constexpr (Body::kWritesY) p.y[r * C + k] = y;
         if constexpr (Body::kWritesDx) {
-          dxr[2 * k] = da;
-          dxr[2 * k + 1] = db;
+          p.dx[r * 2 * C + 2 * k] = da;
+          p.dx[r * 2 * C + 2 * k + 1] = db;
         }
       }
     }
   }
+  acc_out = acc;
 }
 
 // Per-pair coefficients of an item, from arrays laid out [NC][C]: a vector
@@ -233,7 +243,8 @@ struct ItemCoeffs {
 // Collapses an item's accumulators into per-pair partial results, stored at
 // parts[pair * nparts + item.part]. Body provides
 //   Rec record(const Acc<W>&, int lane_or_slot, int64_t count) const
-//   static Rec combine(const Rec&, const Rec&)
+//   static Rec combine(const Rec&, const Rec&)   any two partial results
+//   static Rec add(const Rec&, const Rec&)       the lanes of one planar item
 template <typename T, class Body, class Rec>
 inline void store_parts(const PairItems<T>& items, const PairItem& it, const Body& body, const ItemAcc<T, Body>& acc,
                         Rec* parts) {
@@ -242,7 +253,7 @@ inline void store_parts(const PairItems<T>& items, const PairItem& it, const Bod
   const int64_t nv = items.vector_count(it), ns = items.scalar_count(it);
   if (items.geo.planar) {
     Rec r = body.record(acc.s[0], 0, ns);
-    for (int l = 0; l < L; ++l) r = Body::combine(r, body.record(acc.v, l, nv));
+    for (int l = 0; l < L; ++l) r = Body::add(r, body.record(acc.v, l, nv));
     parts[it.k0 * nparts + it.part] = r;
   } else if (it.full_block) {
     for (int l = 0; l < L; ++l) parts[(it.k0 + l) * nparts + it.part] = body.record(acc.v, l, nv);

@@ -39,15 +39,28 @@ struct MomentBody {
 
   void set_centres(const PairItems<T>& items, const PairItem& it, const ItemAcc<T, MeanBody<T>>& sums) {
     const int64_t nv = items.vector_count(it), ns = items.scalar_count(it);
+    if (items.geo.planar) {
+      // One pair: every lane and the tail share the item's mean, so that
+      // store_parts can add the lanes' sums without re-centring.
+      T ta = sums.s[0].a, tb = sums.s[0].b;
+      for (int l = 0; l < lanes<T>(); ++l) {
+        ta += sums.v.a[l];
+        tb += sums.v.b[l];
+      }
+      const T n = static_cast<T>(nv * lanes<T>() + ns);
+      sa[0] = ta / n;
+      sb[0] = tb / n;
+      va = broadcast<Vec<T>>(sa[0]);
+      vb = broadcast<Vec<T>>(sb[0]);
+      return;
+    }
     if (nv > 0) {
       va = sums.v.a / static_cast<T>(nv);
       vb = sums.v.b / static_cast<T>(nv);
     }
-    if (ns > 0) {
-      for (int64_t j = 0; j < items.slots(it); ++j) {
-        sa[j] = sums.s[j].a / static_cast<T>(ns);
-        sb[j] = sums.s[j].b / static_cast<T>(ns);
-      }
+    for (int64_t j = 0; ns > 0 && j < items.slots(it); ++j) {
+      sa[j] = sums.s[j].a / static_cast<T>(ns);
+      sb[j] = sums.s[j].b / static_cast<T>(ns);
     }
   }
 
@@ -94,6 +107,17 @@ struct MomentBody {
     return m;
   }
   static PairMoments combine(const PairMoments& x, const PairMoments& y) { return pair_moments_merge(x, y); }
+  // Sums about one and the same reference point (the lanes of a planar item).
+  static PairMoments add(const PairMoments& x, const PairMoments& y) {
+    if (y.n == 0.0) return x;
+    if (x.n == 0.0) return y;
+    PairMoments r = x;
+    r.n += y.n;
+    r.a1 += y.a1; r.a2 += y.a2; r.a3 += y.a3; r.a4 += y.a4;
+    r.b1 += y.b1; r.b2 += y.b2; r.b3 += y.b3; r.b4 += y.b4;
+    r.ab += y.ab; r.a2b += y.a2b; r.ab2 += y.ab2; r.a2b2 += y.a2b2;
+    return r;
+  }
 };
 
 // Forward: y = relu(P (u_a^2 + u_b^2) + Q).
@@ -178,6 +202,7 @@ struct BackwardBodyBase {
     r.udq_b = x.udq_b + y.udq_b; r.uph_b = x.uph_b + y.uph_b; r.uxdq_b = x.uxdq_b + y.uxdq_b; r.uxph_b = x.uxph_b + y.uxph_b;
     return r;
   }
+  static PairGradSums add(const PairGradSums& x, const PairGradSums& y) { return combine(x, y); }
 };
 
 // Backward pass 1 (batch statistics): the per-pair sums.

@@ -103,6 +103,13 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
     bias1 = zeros(c2) if bias1 is None else bias1
     weight2 = ones(c2 // 2) if weight2 is None else weight2
     bias2 = zeros(c2 // 2) if bias2 is None else bias2
+    named = dict(weight1=weight1, bias1=bias1, weight2=weight2, bias2=bias2, running_mean1=running_mean1,
+                 running_var1=running_var1, running_mean2=running_mean2, running_var2=running_var2)
+    for name, t in named.items():
+        # Checked here, before dispatch: a tensor on another device would
+        # route the call to that device's kernel.
+        if t is not None and t.device != x.device:
+            raise RuntimeError("relation_pool: %s is on %s but x is on %s" % (name, t.device, x.device))
     op = torch.ops.smartops.relation_pool
 
     if not training:
