@@ -308,7 +308,7 @@ def test_eval_counts_skips(mixed_list, mode):
 
 def test_eval_skips_aggregate_across_workers(mixed_list):
     ds = small(mixed_list, mode="val", return_info=True)
-    loader = DataLoader(ds, batch_size=2, num_workers=2)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, timeout=60)
     invalid = []
     for clip, label, info in loader:
         invalid += info["index"][~info["valid"]].tolist()
@@ -329,7 +329,7 @@ def test_seeded_and_worker_independent(class_folders):
     assert not all(torch.equal(a, ds[i][0]) for i, a in enumerate(ref))
     ds.set_epoch(0)
     for workers in (0, 2):
-        loader = DataLoader(ds, batch_size=4, num_workers=workers)
+        loader = DataLoader(ds, batch_size=4, num_workers=workers, timeout=60 if workers else 0)
         clips = torch.cat([c for c, _ in loader])
         assert torch.equal(clips, torch.stack(ref)), workers
 

@@ -173,6 +173,23 @@ def resolve_size(height: int, width: int, size: FrameSize) -> Tuple[int, int]:
     return int(h), int(w)
 
 
+_LOCAL = threading.local()
+
+
+def _reformatter():
+    """A VideoReformatter kept per thread: it keeps its libswscale context
+    between frames (``frame.reformat`` builds a new one for every frame,
+    which costs more than the conversion itself)."""
+    r = getattr(_LOCAL, "reformatter", None)
+    if r is None or _LOCAL.pid != os.getpid():
+        from av.video.reformatter import VideoReformatter
+
+        # never reuse a context across fork (DataLoader workers)
+        r = _LOCAL.reformatter = VideoReformatter()
+        _LOCAL.pid = os.getpid()
+    return r
+
+
 def _runs(indices: Sequence[int], gap: int):
     """Split sorted unique indices into runs whose inner gaps are <= gap."""
     run = [indices[0]]
@@ -222,11 +239,15 @@ def read_frames(
         start = stream.start_time or 0
         decoded = 0
 
+        reformatter = _reformatter()
+
         def convert(frame) -> np.ndarray:
             h, w = out_hw
             if (frame.height, frame.width) != (h, w) or frame.format.name != "rgb24":
-                frame = frame.reformat(width=w, height=h, format="rgb24",
-                                       interpolation="BILINEAR")
+                # threads=1: libswscale's slice threads would not survive a
+                # fork into DataLoader workers (and workers parallelise anyway)
+                frame = reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                             interpolation="BILINEAR", threads=1)
             return frame.to_ndarray()
 
         def seek(index: int):
