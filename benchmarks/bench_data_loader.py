@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -42,20 +42,17 @@ def make_videos(folder, n, frames, size, gop):
 
 
 def time_loader(ds, workers, items, batch_size):
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, shuffle=True,
-                        generator=torch.Generator().manual_seed(0),
-                        persistent_workers=False)
-    done, t0, epoch = 0, None, 0
-    while done < items:
-        ds.set_epoch(epoch)
-        for clips, _ in loader:
-            if t0 is None:  # skip the first batch: worker start-up
-                t0 = time.perf_counter()
-                continue
-            done += clips.shape[0]
-            if done >= items:
-                break
-        epoch += 1
+    """Clips/s over ``items`` clips drawn at random (one loader pass, so the
+    workers start once; the first batch, which waits for them, is not timed)."""
+    sampler = RandomSampler(ds, replacement=True, num_samples=items + batch_size,
+                            generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers, sampler=sampler)
+    done, t0 = 0, None
+    for clips, _ in loader:
+        if t0 is None:
+            t0 = time.perf_counter()
+            continue
+        done += clips.shape[0]
     return done / (time.perf_counter() - t0)
 
 

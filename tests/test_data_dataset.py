@@ -55,7 +55,7 @@ def test_paper_default_sizes(videos, tmp_path):
     assert clip.shape == (3, 16, 112, 112) and clip.dtype == torch.float32
     paper_test = VideoDataset(f, mode="test")
     assert paper_test.num_views == 250 and paper_test.item_shape == (250, 3, 16, 112, 112)
-    assert paper_test.item_bytes() == 250 * 3 * 16 * 112 * 112 * 4  # ~750 MB per item
+    assert paper_test.item_bytes() == 250 * 3 * 16 * 112 * 112 * 4  # 602 MB (574 MiB) per item
 
 
 def test_frame_order_preserved(videos, fr, tmp_path):
@@ -315,6 +315,7 @@ def test_eval_skips_aggregate_across_workers(mixed_list):
     assert sorted(invalid) == BAD
     assert ds.skipped == BAD  # gathered from both workers in the main process
     assert len(ds.bad_files) == 3  # each file reported once
+    assert ds.bad_files[0].startswith(str(ds.records[4].path) + ": ")  # sorted by path
 
 
 # --------------------------------------------------------- workers and seeds

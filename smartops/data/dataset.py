@@ -13,7 +13,7 @@ Modes
            ``num_crops`` crops (4 corners + centre and their flips for 10):
            (num_clips * num_crops, 3, T, S, S), clip-major (view
            ``k * num_crops + j`` is crop j of clip k). The paper's 25 x 10 =
-           250 views of 3 x 16 x 112 x 112 float32 take 750 MB per item: use
+           250 views of 3 x 16 x 112 x 112 float32 take 602 MB per item: use
            small batches, fewer views, or :meth:`VideoDataset.iter_test_views`.
 
 Values: RGB, 0..255 minus the per-channel ``mean`` (default RGB
@@ -255,7 +255,11 @@ class VideoDataset(Dataset):
     @property
     def bad_files(self) -> List[str]:
         """Files found bad so far (all processes), as 'path: reason'."""
-        return sorted(set(self._log.entries("bad")) | {"%s: %s" % kv for kv in self._bad.items()})
+        found = dict(self._bad)
+        for entry in self._log.entries("bad"):
+            path, _, reason = entry.partition("\t")
+            found[path] = reason
+        return ["%s: %s" % kv for kv in sorted(found.items())]
 
     @property
     def skipped(self) -> List[int]:
@@ -275,7 +279,7 @@ class VideoDataset(Dataset):
         reason = "%s: %s" % (type(err).__name__, err) if str(err) else type(err).__name__
         first_here = path not in self._bad
         self._bad[path] = reason
-        if first_here and self._log.mark("bad", path, "%s: %s" % (path, reason)):
+        if first_here and self._log.mark("bad", path, "%s\t%s" % (path, reason)):
             warnings.warn("bad video %s (%s); %s" % (
                 path, reason, "another video is drawn in its place" if self.mode == "train"
                 else "it is skipped and counted in dataset.skipped"),
