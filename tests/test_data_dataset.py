@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from smartops.data import BadVideoWarning, ClassIndex, VideoDataset
+from smartops.data import BadVideoWarning, ClassIndex, DecodeError, VideoDataset
 
 MEAN = torch.tensor([123.0, 117.0, 104.0]).view(3, 1, 1, 1)
 
@@ -304,6 +304,10 @@ def test_eval_counts_skips(mixed_list, mode):
     assert items[1][1] == 1 and not items[1][0].any()  # zeros, label kept
     ds.reset_skipped()
     assert ds.skipped == []
+    if mode == "test":  # the chunked iterator raises on a bad file, and counts it
+        with pytest.raises(DecodeError, match="missing.mp4"):
+            list(ds.iter_test_views(1))
+        assert ds.skipped == [1]
 
 
 def test_eval_skips_aggregate_across_workers(mixed_list):
