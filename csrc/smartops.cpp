@@ -21,6 +21,13 @@ TORCH_LIBRARY(smartops, m) {
       "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, float eps, bool relu, "
       "bool batch_stats) -> (Tensor grad_x, Tensor grad_weight1, Tensor grad_bias1, Tensor grad_weight2, "
       "Tensor grad_bias2)");
+  // conv3d(cat([a, z], 1), weight, bias) for a 1x1x1 weight of shape
+  // (Cout, Ca + Cz, 1, 1, 1), without forming the concatenation.
+  m.def("concat_reduce(Tensor a, Tensor z, Tensor weight, Tensor? bias) -> Tensor");
+  // Gradients of concat_reduce; grad_bias is empty unless bias_grad.
+  m.def(
+      "concat_reduce_backward(Tensor grad_out, Tensor a, Tensor z, Tensor weight, bool bias_grad) "
+      "-> (Tensor grad_a, Tensor grad_z, Tensor grad_weight, Tensor grad_bias)");
 }
 
 extern "C" {

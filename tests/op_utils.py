@@ -5,9 +5,9 @@ import torch
 from smartops import _extension
 
 
-def requires_kernel(op, device="cpu"):
-    return pytest.mark.skipif(not _extension.has_kernel(op, device),
-                              reason="smartops._C has no %s kernel for %s" % (op, device))
+def requires_kernel(*ops, device="cpu"):
+    missing = [op for op in ops if not _extension.has_kernel(op, device)]
+    return pytest.mark.skipif(bool(missing), reason="smartops._C has no %s kernel for %s" % (missing, device))
 
 
 cuda_only = pytest.mark.skipif(not (torch.cuda.is_available() and _extension.built_with_cuda()),

@@ -1,4 +1,5 @@
 """Modules of the SMART block built on smartops' fused operators."""
 from smartops.nn.relation_pool import RelationPool
+from smartops.nn.smart import SMART, RelationBlock
 
-__all__ = ["RelationPool"]
+__all__ = ["RelationPool", "SMART", "RelationBlock"]

@@ -2,33 +2,10 @@
 import torch.nn as nn
 import torch.nn.functional as F
 
+from smartops.nn.batch_norm_mode import batch_norm_mode, running_stats
 from smartops.nn.fused_dispatch import check_fused_arg, use_fused
 from smartops.ops.reference import pair_mean
 from smartops.ops.relation_pool import relation_pool
-
-
-def batch_norm_mode(bn):
-    """What nn.BatchNorm's forward would do now: (use batch statistics?,
-    running-average factor), incrementing num_batches_tracked as it does.
-
-    The factor is bn.momentum, or 1/num_batches_tracked (a 0-d tensor, so
-    that torch.compile needs no graph break) for momentum=None.
-    """
-    factor = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            factor = 1.0 / bn.num_batches_tracked
-    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    return batch_stats, factor
-
-
-def running_stats(bn, batch_stats):
-    """The running buffers the functional op should read (evaluation) or
-    update (training), as nn.BatchNorm passes them to F.batch_norm."""
-    if not batch_stats or bn.track_running_stats:
-        return bn.running_mean, bn.running_var
-    return None, None
 
 
 class RelationPool(nn.Module):

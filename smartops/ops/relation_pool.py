@@ -8,6 +8,7 @@ and never writes running statistics; this module updates those, so that
 import torch
 
 from smartops import _extension
+from smartops.ops.running_stats import check_running_pair, update_running_stats
 
 _OP = "relation_pool"
 
@@ -60,16 +61,6 @@ if _extension.is_built():
     torch.library.register_autograd("smartops::relation_pool", _backward, setup_context=_setup_context)
 
 
-def _update_running(running_mean, running_var, mean, var, count, momentum):
-    # nn.BatchNorm semantics: running = (1 - m) running + m batch, with the
-    # unbiased variance. momentum may be a 0-d tensor (cumulative average).
-    if running_mean is None:
-        return
-    with torch.no_grad():
-        running_mean.mul_(1 - momentum).add_(mean * momentum)
-        running_var.mul_(1 - momentum).add_(var * (momentum * count / (count - 1)))
-
-
 def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2, running_mean2, running_var2,
                   training, momentum=0.1, eps=1e-5, relu=True):
     """Fused relation branch of the SMART block, after its 3D convolution.
@@ -119,11 +110,10 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
                              "required when training=False")
         return op(x, weight1, bias1, weight2, bias2, *stats, eps, relu)[0]
 
-    for name, mean, var in (("1", running_mean1, running_var1), ("2", running_mean2, running_var2)):
-        if (mean is None) != (var is None):
-            raise ValueError("relation_pool: running_mean%s and running_var%s must be given together" % (name, name))
+    check_running_pair("relation_pool", "1", running_mean1, running_var1)
+    check_running_pair("relation_pool", "2", running_mean2, running_var2)
     out, mean1, var1, mean2, var2 = op(x, weight1, bias1, weight2, bias2, None, None, None, None, eps, relu)
     count = x.numel() // c2
-    _update_running(running_mean1, running_var1, mean1, var1, count, momentum)
-    _update_running(running_mean2, running_var2, mean2, var2, count, momentum)
+    update_running_stats(running_mean1, running_var1, mean1, var1, count, momentum)
+    update_running_stats(running_mean2, running_var2, mean2, var2, count, momentum)
     return out
