@@ -1,5 +1,6 @@
 """Modules of the SMART block built on smartops' fused operators."""
 from smartops.nn.relation_pool import RelationPool
 from smartops.nn.smart import SMART, RelationBlock
+from smartops.nn.convert import convert_to_smart
 
-__all__ = ["RelationPool", "SMART", "RelationBlock"]
+__all__ = ["RelationPool", "SMART", "RelationBlock", "convert_to_smart"]
