@@ -4,7 +4,7 @@
 #include <type_traits>
 
 #include "common/pair_moments.h"
-#include "common/relation_coeffs.h"
+#include "common/relation_pointwise.h"
 #include "cpu/pair_iteration.h"
 
 namespace smartops {
@@ -30,9 +30,7 @@ template <typename T>
 struct MomentBody {
   static constexpr bool kReadsGrad = false, kWritesY = false, kWritesDx = false;
   template <class W>
-  struct Acc {
-    W a1{}, a2{}, a3{}, a4{}, b1{}, b2{}, b3{}, b4{}, ab{}, a2b{}, ab2{}, a2b2{};
-  };
+  using Acc = PowerSums<W>;
   // Reference points: vector lanes, and one per scalar slot.
   Vec<T> va{}, vb{};
   T sa[lanes<T>()]{}, sb[lanes<T>()]{};
@@ -66,27 +64,11 @@ struct MomentBody {
 
   template <class W>
   inline void step(Acc<W>& acc, int slot, W a, W b, W, W&, W&, W&) const {
-    W da, db;
     if constexpr (std::is_same_v<W, T>) {
-      da = a - sa[slot];
-      db = b - sb[slot];
+      acc.add(a - sa[slot], b - sb[slot]);
     } else {
-      da = a - va;
-      db = b - vb;
+      acc.add(a - va, b - vb);
     }
-    const W da2 = da * da, db2 = db * db;
-    acc.a1 += da;
-    acc.a2 += da2;
-    acc.a3 += da2 * da;
-    acc.a4 += da2 * da2;
-    acc.b1 += db;
-    acc.b2 += db2;
-    acc.b3 += db2 * db;
-    acc.b4 += db2 * db2;
-    acc.ab += da * db;
-    acc.a2b += da2 * db;
-    acc.ab2 += da * db2;
-    acc.a2b2 += da2 * db2;
   }
 
   template <class W>
@@ -131,51 +113,13 @@ struct ApplyBody {
 
   template <class W>
   inline void step(Acc<W>&, int slot, W a, W b, W, W& y, W&, W&) const {
-    const auto& k = coeffs<W>(slot);
-    const W ua = k[kAa] * a + k[kBa];
-    const W ub = k[kAb] * b + k[kBb];
-    const W q = k[kP] * (ua * ua + ub * ub) + k[kQ];
-    y = relu_out ? relu(q) : q;
+    y = relation_output(coeffs<W>(slot), a, b, relu_out);
   }
   template <class W>
   inline const W* coeffs(int slot) const {
     if constexpr (std::is_same_v<W, T>) return c.s[slot]; else return c.v;
   }
 };
-
-// Backward: the recomputed forward values of one element and its dq.
-template <typename T, class W>
-struct BackwardPoint {
-  W ua, ub, s, ph, dq;
-  inline BackwardPoint(const W* k, W a, W b, W g, bool relu_out) {
-    ua = k[kBAa] * a + k[kBBa];
-    ub = k[kBAb] * b + k[kBBb];
-    s = ua * ua + ub * ub;
-    ph = k[kH] * s + k[kJ];
-    dq = relu_out ? pass_where_positive(k[kBP] * s + k[kBQ], g) : g;
-  }
-};
-
-template <class W>
-struct GradAcc {
-  W dq{}, dq_ph{}, udq_a{}, uph_a{}, uxdq_a{}, uxph_a{}, udq_b{}, uph_b{}, uxdq_b{}, uxph_b{};
-};
-
-template <typename T, class W>
-inline void accumulate_grad_sums(GradAcc<W>& acc, const W* k, const BackwardPoint<T, W>& p, W a, W b) {
-  const W uxa = p.ua * (k[kRa] * a + k[kSa]);
-  const W uxb = p.ub * (k[kRb] * b + k[kSb]);
-  acc.dq += p.dq;
-  acc.dq_ph += p.dq * p.ph;
-  acc.udq_a += p.ua * p.dq;
-  acc.uph_a += p.ua * p.ph;
-  acc.uxdq_a += uxa * p.dq;
-  acc.uxph_a += uxa * p.ph;
-  acc.udq_b += p.ub * p.dq;
-  acc.uph_b += p.ub * p.ph;
-  acc.uxdq_b += uxb * p.dq;
-  acc.uxph_b += uxb * p.ph;
-}
 
 // Shared by the two backward bodies: coefficients and the sums' records.
 template <typename T>
@@ -188,20 +132,14 @@ struct BackwardBodyBase {
     if constexpr (std::is_same_v<W, T>) return c.s[slot]; else return c.v;
   }
   template <class W>
-  PairGradSums record(const GradAcc<W>& a, int l, int64_t) const {
+  PairGradSums record(const GradSums<W>& a, int l, int64_t) const {
     PairGradSums r;
     r.dq = lane(a.dq, l); r.dq_ph = lane(a.dq_ph, l);
     r.udq_a = lane(a.udq_a, l); r.uph_a = lane(a.uph_a, l); r.uxdq_a = lane(a.uxdq_a, l); r.uxph_a = lane(a.uxph_a, l);
     r.udq_b = lane(a.udq_b, l); r.uph_b = lane(a.uph_b, l); r.uxdq_b = lane(a.uxdq_b, l); r.uxph_b = lane(a.uxph_b, l);
     return r;
   }
-  static PairGradSums combine(const PairGradSums& x, const PairGradSums& y) {
-    PairGradSums r;
-    r.dq = x.dq + y.dq; r.dq_ph = x.dq_ph + y.dq_ph;
-    r.udq_a = x.udq_a + y.udq_a; r.uph_a = x.uph_a + y.uph_a; r.uxdq_a = x.uxdq_a + y.uxdq_a; r.uxph_a = x.uxph_a + y.uxph_a;
-    r.udq_b = x.udq_b + y.udq_b; r.uph_b = x.uph_b + y.uph_b; r.uxdq_b = x.uxdq_b + y.uxdq_b; r.uxph_b = x.uxph_b + y.uxph_b;
-    return r;
-  }
+  static PairGradSums combine(const PairGradSums& x, const PairGradSums& y) { return pair_grad_sums_add(x, y); }
   static PairGradSums add(const PairGradSums& x, const PairGradSums& y) { return combine(x, y); }
 };
 
@@ -210,12 +148,12 @@ template <typename T>
 struct GradSumBody : BackwardBodyBase<T> {
   static constexpr bool kReadsGrad = true, kWritesY = false, kWritesDx = false;
   template <class W>
-  using Acc = GradAcc<W>;
+  using Acc = GradSums<W>;
 
   template <class W>
   inline void step(Acc<W>& acc, int slot, W a, W b, W g, W&, W&, W&) const {
     const W* k = this->template coeffs<W>(slot);
-    accumulate_grad_sums<T, W>(acc, k, BackwardPoint<T, W>(k, a, b, g, this->relu_out), a, b);
+    acc.add(k, BackwardPoint<W>(k, a, b, g, this->relu_out), a, b);
   }
 };
 
@@ -225,16 +163,14 @@ template <typename T, bool kSums>
 struct GradInputBody : BackwardBodyBase<T> {
   static constexpr bool kReadsGrad = true, kWritesY = false, kWritesDx = true;
   template <class W>
-  using Acc = GradAcc<W>;
+  using Acc = GradSums<W>;
 
   template <class W>
   inline void step(Acc<W>& acc, int slot, W a, W b, W g, W&, W& da, W& db) const {
     const W* k = this->template coeffs<W>(slot);
-    const BackwardPoint<T, W> p(k, a, b, g, this->relu_out);
-    const W t = p.dq - k[kE] * p.s - k[kF];
-    da = k[kUa] * p.ua * t + k[kVa] * a + k[kWa];
-    db = k[kUb] * p.ub * t + k[kVb] * b + k[kWb];
-    if constexpr (kSums) accumulate_grad_sums<T, W>(acc, k, p, a, b);
+    const BackwardPoint<W> p(k, a, b, g, this->relu_out);
+    relation_grad_input(k, p, a, b, da, db);
+    if constexpr (kSums) acc.add(k, p, a, b);
   }
 };
 

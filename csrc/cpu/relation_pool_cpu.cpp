@@ -66,9 +66,7 @@ PairGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
   g.N = s.N;
   g.C = s.C;
   g.S = s.S;
-  // With one position per sample, NCDHW and NDHWC are the same memory; the
-  // interleaved walk is the efficient one then.
-  g.planar = format == at::MemoryFormat::Contiguous && s.S > 1;
+  g.planar = relation_pool_planar(s, format);
   return g;
 }
 

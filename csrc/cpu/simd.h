@@ -51,17 +51,6 @@ inline W broadcast(T v) {
   return W{} + v;  // scalar: v; vector: v in every lane
 }
 
-// max(q, 0) and (q > 0 ? g : 0), for vectors and scalars alike.
-template <typename W>
-inline W relu(const W& q) {
-  return q > W{} ? q : W{};
-}
-
-template <typename W>
-inline W pass_where_positive(const W& q, const W& g) {
-  return q > W{} ? g : W{};
-}
-
 template <typename T>
 inline T lane(const T& v, int) {
   return v;

@@ -20,6 +20,13 @@ struct RelationShape {
   int64_t count() const { return N * S; }  // positions per channel
 };
 
+// Whether the kernels walk x as planar NCDHW runs (else as NDHWC rows). With
+// one position per sample both layouts are the same memory and the row walk
+// is the efficient one.
+inline bool relation_pool_planar(const RelationShape& s, at::MemoryFormat format) {
+  return format == at::MemoryFormat::Contiguous && s.S > 1;
+}
+
 // Checks every argument and returns the shape. `stats` are the four
 // statistics vectors, either all defined (frozen statistics) or none
 // (batch statistics).

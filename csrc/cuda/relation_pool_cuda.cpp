@@ -1,0 +1,138 @@
+// CUDA implementation of smartops::relation_pool and its backward: checks,
+// allocation and dtype dispatch; the kernels are in relation_pool_kernels.cu.
+#include <ATen/Dispatch.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <type_traits>
+
+#include "cuda/relation_pool_kernels.h"
+#include "ops/relation_pool.h"
+
+namespace smartops {
+namespace cuda {
+namespace {
+
+using at::Tensor;
+
+RelationGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
+  RelationGeometry g;
+  g.N = s.N;
+  g.C = s.C;
+  g.S = s.S;
+  g.planar = relation_pool_planar(s, format);
+  return g;
+}
+
+// Accumulation / coefficient dtype: double for double inputs, else float.
+at::ScalarType acc_dtype(const Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
+// Device workspace of `count` records of type R.
+template <typename R>
+Tensor workspace(int64_t count, const Tensor& like) {
+  return at::empty({count * static_cast<int64_t>(sizeof(R))}, like.options().dtype(at::kByte));
+}
+
+template <typename T>
+using ParamOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
+    const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
+    const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
+    const std::optional<Tensor>& var2, double eps, bool relu) {
+  const bool use_batch_stats = !mean1.has_value();
+  const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
+                            var2 ? &*var2 : nullptr};
+  const RelationShape shape =
+      check_relation_pool_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, use_batch_stats);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int device = x.get_device();
+  const at::MemoryFormat format = relation_pool_memory_format(x);
+  const Tensor xc = x.contiguous(format);
+  Tensor y = at::empty({shape.N, shape.C, x.size(2), x.size(3), x.size(4)}, x.options().memory_format(format));
+  const RelationGeometry g = geometry(shape, format);
+  Tensor m1, v1, m2, v2;
+  if (use_batch_stats) {
+    m1 = at::empty({2 * shape.C}, weight1.options());
+    v1 = at::empty({2 * shape.C}, weight1.options());
+    m2 = at::empty({shape.C}, weight1.options());
+    v2 = at::empty({shape.C}, weight1.options());
+  } else {
+    m1 = mean1->clone();
+    v1 = var1->clone();
+    m2 = mean2->clone();
+    v2 = var2->clone();
+  }
+  Tensor coeffs = at::empty({kNumApplyCoef * shape.C}, x.options().dtype(acc_dtype(x)));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relation_pool_cuda", [&] {
+    using P = ParamOf<scalar_t>;
+    const P* w1 = weight1.const_data_ptr<P>();
+    const P* h1 = bias1.const_data_ptr<P>();
+    const P* w2 = weight2.const_data_ptr<P>();
+    const P* h2 = bias2.const_data_ptr<P>();
+    if (use_batch_stats) {
+      Tensor moments = workspace<PairMoments>(shape.C * relation_parts(g, device), x);
+      relation_stats<scalar_t, P>(xc.const_data_ptr<scalar_t>(), w1, h1, w2, h2, g, eps, m1.data_ptr<P>(),
+                                  v1.data_ptr<P>(), m2.data_ptr<P>(), v2.data_ptr<P>(),
+                                  reinterpret_cast<PairMoments*>(moments.data_ptr()), coeffs.data_ptr(), device, stream);
+    } else {
+      relation_apply_coeffs_from_stats<P>(w1, h1, w2, h2, m1.const_data_ptr<P>(), v1.const_data_ptr<P>(),
+                                          m2.const_data_ptr<P>(), v2.const_data_ptr<P>(), shape.C, eps,
+                                          coeffs.data_ptr(), stream);
+    }
+    relation_apply<scalar_t>(xc.const_data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), coeffs.const_data_ptr(), g, relu,
+                             device, stream);
+  });
+  return {y, m1, v1, m2, v2};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cuda(
+    const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
+    const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
+    double eps, bool relu, bool batch_stats) {
+  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
+  const RelationShape shape =
+      check_relation_pool_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
+  const std::vector<int64_t> out_shape{shape.N, shape.C, x.size(2), x.size(3), x.size(4)};
+  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
+              c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
+  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
+              "relation_pool_backward: grad_out must match x's dtype and device");
+  const c10::cuda::CUDAGuard guard(x.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int device = x.get_device();
+  const at::MemoryFormat format = relation_pool_memory_format(x);
+  const Tensor xc = x.contiguous(format);
+  const Tensor gc = grad_out.contiguous(format);
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(format));
+  Tensor gw1 = at::empty_like(weight1), gb1 = at::empty_like(bias1);
+  Tensor gw2 = at::empty_like(weight2), gb2 = at::empty_like(bias2);
+  const RelationGeometry g = geometry(shape, format);
+  Tensor sums = workspace<PairGradSums>(shape.C * relation_parts(g, device), x);
+  Tensor coeffs = at::empty({kNumBackwardCoef * shape.C}, x.options().dtype(acc_dtype(x)));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relation_pool_backward_cuda", [&] {
+    using P = ParamOf<scalar_t>;
+    relation_backward<scalar_t, P>(
+        gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(),
+        weight1.const_data_ptr<P>(), bias1.const_data_ptr<P>(), weight2.const_data_ptr<P>(), bias2.const_data_ptr<P>(),
+        mean1.const_data_ptr<P>(), var1.const_data_ptr<P>(), mean2.const_data_ptr<P>(), var2.const_data_ptr<P>(), g,
+        eps, relu, batch_stats, gw1.data_ptr<P>(), gb1.data_ptr<P>(), gw2.data_ptr<P>(), gb2.data_ptr<P>(),
+        reinterpret_cast<PairGradSums*>(sums.data_ptr()), coeffs.data_ptr(), device, stream);
+  });
+  return {dx, gw1, gb1, gw2, gb2};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(smartops, CUDA, m) {
+  m.impl("relation_pool", &relation_pool_cuda);
+  m.impl("relation_pool_backward", &relation_pool_backward_cuda);
+}
+
+}  // namespace cuda
+}  // namespace smartops

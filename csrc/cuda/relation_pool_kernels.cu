@@ -1,0 +1,466 @@
+// CUDA kernels of the relation op. Design (shared/notes/relation-op-math.md):
+//  - one statistics pass reads x once and yields both BNs' statistics from
+//    per-pair moments; one apply pass writes y (training forward: 2 reads);
+//  - backward: one sums pass and one dx pass (1 pass with frozen statistics).
+//
+// Work split: a block covers `pairs_per_block` pairs with `rows` threads per
+// pair (a power of two); each thread takes a tile of kTile positions of its
+// pair per chunk, strided by `rows` so that a warp's loads are coalesced
+// (NCDHW: consecutive positions of one pair; NDHWC: consecutive pairs of one
+// row). Blocks loop over chunks (grid-stride), so small channel counts
+// still fill the GPU (res2 of ARTNet has only 32 pairs).
+//
+// Numerics: a tile's moments are taken about the tile's own mean in float,
+// then merged into per-thread, per-block and per-pair results in double
+// with exact re-centring (common/pair_moments.h); every reduction runs in a
+// fixed order, so results are deterministic run to run. No host sync.
+#include <c10/cuda/CUDAException.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+
+#include <algorithm>
+
+#include "common/relation_pointwise.h"
+#include "cuda/relation_pool_kernels.h"
+
+namespace smartops {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTile = 8;
+constexpr int kFinalizeThreads = 128;
+
+template <typename T>
+struct AccType {
+  using type = float;  // float, half and bfloat16 inputs accumulate in float
+};
+template <>
+struct AccType<double> {
+  using type = double;
+};
+
+// How the threads of a block cover pairs and positions.
+struct Launch {
+  int pairs_per_block;  // pairs handled by one block
+  int rows;             // threads per pair (a power of two)
+  int64_t chunk;        // positions per chunk: rows * kTile
+  int64_t chunks_per_n; // planar: chunks per sample (chunks never cross samples)
+  int64_t chunks;       // all chunks of one pair
+  dim3 grid;
+};
+
+int sm_count(int device) {
+  static int cache[128] = {0};
+  if (device < 0 || device >= 128) return 132;
+  if (cache[device] == 0) {
+    int n = 0;
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    cache[device] = n > 0 ? n : 1;
+  }
+  return cache[device];
+}
+
+Launch make_launch(const RelationGeometry& g, int device) {
+  Launch L;
+  if (g.planar) {
+    L.pairs_per_block = 1;
+    L.rows = kThreads;
+  } else {
+    L.pairs_per_block = static_cast<int>(std::min<int64_t>(g.C, kThreads));
+    int rows = 1;
+    while (rows * 2 * L.pairs_per_block <= kThreads) rows *= 2;
+    L.rows = rows;
+  }
+  L.chunk = static_cast<int64_t>(L.rows) * kTile;
+  if (g.planar) {
+    L.chunks_per_n = (g.S + L.chunk - 1) / L.chunk;
+    L.chunks = g.N * L.chunks_per_n;
+  } else {
+    L.chunks_per_n = 0;
+    L.chunks = (g.N * g.S + L.chunk - 1) / L.chunk;
+  }
+  const int64_t grid_y = (g.C + L.pairs_per_block - 1) / L.pairs_per_block;
+  // About 8 blocks per SM in all; every block loops over its chunks.
+  const int64_t target = 8LL * sm_count(device);
+  const int64_t grid_x = std::max<int64_t>(1, std::min<int64_t>(L.chunks, (target + grid_y - 1) / grid_y));
+  L.grid = dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), 1);
+  return L;
+}
+
+struct Lane {
+  int r;      // index among the threads of this pair
+  int slot;   // pair index within the block
+  int64_t k;  // pair
+  bool active;
+};
+
+__device__ __forceinline__ Lane lane_of(const RelationGeometry& g, const Launch& L) {
+  Lane ln;
+  ln.slot = threadIdx.x % L.pairs_per_block;
+  ln.r = threadIdx.x / L.pairs_per_block;
+  ln.k = static_cast<int64_t>(blockIdx.y) * L.pairs_per_block + ln.slot;
+  ln.active = ln.r < L.rows && ln.k < g.C;
+  return ln;
+}
+
+// Element offsets of one chunk of pair k: position p of the chunk is at
+// xa + p * stride_x (channel a), xb + p * stride_x (channel b) and
+// y + p * stride_y (the pair's output / incoming gradient).
+struct Chunk {
+  int64_t xa, xb, y, stride_x, stride_y, npos;
+};
+
+__device__ __forceinline__ Chunk chunk_of(const RelationGeometry& g, const Launch& L, int64_t c, int64_t k) {
+  Chunk ch;
+  if (g.planar) {
+    const int64_t n = c / L.chunks_per_n;
+    const int64_t s0 = (c - n * L.chunks_per_n) * L.chunk;
+    ch.npos = min(L.chunk, g.S - s0);
+    ch.xa = (n * 2 * g.C + 2 * k) * g.S + s0;
+    ch.xb = ch.xa + g.S;
+    ch.y = (n * g.C + k) * g.S + s0;
+    ch.stride_x = 1;
+    ch.stride_y = 1;
+  } else {
+    const int64_t m0 = c * L.chunk;
+    ch.npos = min(L.chunk, g.N * g.S - m0);
+    ch.xa = m0 * 2 * g.C + 2 * k;
+    ch.xb = ch.xa + 1;
+    ch.y = m0 * g.C + k;
+    ch.stride_x = 2 * g.C;
+    ch.stride_y = g.C;
+  }
+  return ch;
+}
+
+// Loads the thread's tile of pair values (and of the gradient when grad is
+// given); returns how many are valid (a prefix of the tile).
+template <typename T, typename A>
+__device__ __forceinline__ int load_tile(const T* __restrict__ x, const T* __restrict__ grad, const Chunk& ch, int r,
+                                         int rows, A (&a)[kTile], A (&b)[kTile], A (&gv)[kTile]) {
+  int n = 0;
+#pragma unroll
+  for (int j = 0; j < kTile; ++j) {
+    const int64_t p = r + static_cast<int64_t>(j) * rows;
+    a[j] = b[j] = gv[j] = A(0);
+    if (p < ch.npos) {
+      a[j] = static_cast<A>(x[ch.xa + p * ch.stride_x]);
+      b[j] = static_cast<A>(x[ch.xb + p * ch.stride_x]);
+      if (grad != nullptr) gv[j] = static_cast<A>(grad[ch.y + p * ch.stride_y]);
+      ++n;
+    }
+  }
+  return n;
+}
+
+template <typename A, int NC>
+__device__ __forceinline__ void load_coeffs(const A* __restrict__ coeffs, int64_t C, int64_t k, A (&c)[NC]) {
+#pragma unroll
+  for (int j = 0; j < NC; ++j) c[j] = coeffs[j * C + k];
+}
+
+// ---------------------------------------------------------------- statistics
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __restrict__ x, RelationGeometry g,
+                                                                 Launch L, PairMoments* __restrict__ parts) {
+  using A = typename AccType<T>::type;
+  __shared__ PairMoments shared[kThreads];
+  const Lane ln = lane_of(g, L);
+  PairMoments acc = pair_moments_zero();
+  if (ln.active) {
+    for (int64_t c = blockIdx.x; c < L.chunks; c += gridDim.x) {
+      const Chunk ch = chunk_of(g, L, c, ln.k);
+      A a[kTile], b[kTile], unused[kTile];
+      const int n = load_tile<T, A>(x, nullptr, ch, ln.r, L.rows, a, b, unused);
+      if (n == 0) continue;
+      A ca = A(0), cb = A(0);
+#pragma unroll
+      for (int j = 0; j < kTile; ++j) {
+        ca += a[j];
+        cb += b[j];
+      }
+      ca /= A(n);
+      cb /= A(n);
+      PowerSums<A> s;
+#pragma unroll
+      for (int j = 0; j < kTile; ++j)
+        if (j < n) s.add(a[j] - ca, b[j] - cb);
+      PairMoments m;
+      m.n = n;
+      m.ka = ca;
+      m.kb = cb;
+      m.a1 = s.a1; m.a2 = s.a2; m.a3 = s.a3; m.a4 = s.a4;
+      m.b1 = s.b1; m.b2 = s.b2; m.b3 = s.b3; m.b4 = s.b4;
+      m.ab = s.ab; m.a2b = s.a2b; m.ab2 = s.ab2; m.a2b2 = s.a2b2;
+      acc = pair_moments_merge(acc, m);
+    }
+  }
+  shared[threadIdx.x] = acc;
+  __syncthreads();
+  for (int step = L.rows / 2; step > 0; step /= 2) {
+    if (ln.r < step) shared[threadIdx.x] = pair_moments_merge(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
+    __syncthreads();
+  }
+  if (ln.r == 0 && ln.k < g.C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+}
+
+template <typename P, typename A>
+__device__ void write_apply_coeffs(int64_t k, int64_t C, const PairStatsIn& s, const PairParams& w, double eps,
+                                   A* coeffs) {
+  double c[kNumApplyCoef];
+  relation_apply_coeffs(s, w, eps, c);
+  for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
+}
+
+template <typename P>
+__device__ __forceinline__ PairParams params_of(const P* w1, const P* b1, const P* w2, const P* b2, int64_t k) {
+  return PairParams{static_cast<double>(w1[2 * k]), static_cast<double>(b1[2 * k]), static_cast<double>(w1[2 * k + 1]),
+                    static_cast<double>(b1[2 * k + 1]), static_cast<double>(w2[k]), static_cast<double>(b2[k])};
+}
+
+template <typename P>
+__device__ __forceinline__ PairStatsIn stats_of(const P* m1, const P* v1, const P* m2, const P* v2, int64_t k) {
+  return PairStatsIn{static_cast<double>(m1[2 * k]), static_cast<double>(v1[2 * k]),
+                     static_cast<double>(m1[2 * k + 1]), static_cast<double>(v1[2 * k + 1]),
+                     static_cast<double>(m2[k]), static_cast<double>(v2[k])};
+}
+
+template <typename P, typename A>
+__global__ void stats_finalize_kernel(const PairMoments* __restrict__ parts, int nparts, const P* w1, const P* b1,
+                                      const P* w2, const P* b2, int64_t C, double eps, P* mean1, P* var1, P* mean2,
+                                      P* var2, A* coeffs) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  PairMoments m = parts[k * nparts];
+  for (int j = 1; j < nparts; ++j) m = pair_moments_merge(m, parts[k * nparts + j]);
+  const PairParams w = params_of(w1, b1, w2, b2, k);
+  const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
+  mean1[2 * k] = static_cast<P>(s.mean_a);
+  mean1[2 * k + 1] = static_cast<P>(s.mean_b);
+  var1[2 * k] = static_cast<P>(s.var_a);
+  var1[2 * k + 1] = static_cast<P>(s.var_b);
+  mean2[k] = static_cast<P>(s.mean_p);
+  var2[k] = static_cast<P>(s.var_p);
+  write_apply_coeffs<P, A>(k, C, PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p}, w, eps,
+                           coeffs);
+}
+
+template <typename P, typename A>
+__global__ void apply_coeffs_kernel(const P* w1, const P* b1, const P* w2, const P* b2, const P* m1, const P* v1,
+                                    const P* m2, const P* v2, int64_t C, double eps, A* coeffs) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, coeffs);
+}
+
+// --------------------------------------------------------------------- apply
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) apply_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                                         const typename AccType<T>::type* __restrict__ coeffs,
+                                                         RelationGeometry g, Launch L, bool relu) {
+  using A = typename AccType<T>::type;
+  const Lane ln = lane_of(g, L);
+  if (!ln.active) return;
+  A k[kNumApplyCoef];
+  load_coeffs(coeffs, g.C, ln.k, k);
+  for (int64_t c = blockIdx.x; c < L.chunks; c += gridDim.x) {
+    const Chunk ch = chunk_of(g, L, c, ln.k);
+    A a[kTile], b[kTile], unused[kTile];
+    const int n = load_tile<T, A>(x, nullptr, ch, ln.r, L.rows, a, b, unused);
+#pragma unroll
+    for (int j = 0; j < kTile; ++j) {
+      if (j < n) y[ch.y + (ln.r + static_cast<int64_t>(j) * L.rows) * ch.stride_y] =
+          static_cast<T>(relation_output(k, a[j], b[j], relu));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ backward
+
+__device__ __forceinline__ PairGradSums to_double(const GradSums<float>& s) {
+  return PairGradSums{s.dq, s.dq_ph, s.udq_a, s.uph_a, s.uxdq_a, s.uxph_a, s.udq_b, s.uph_b, s.uxdq_b, s.uxph_b};
+}
+__device__ __forceinline__ PairGradSums to_double(const GradSums<double>& s) {
+  return PairGradSums{s.dq, s.dq_ph, s.udq_a, s.uph_a, s.uxdq_a, s.uxph_a, s.udq_b, s.uph_b, s.uxdq_b, s.uxph_b};
+}
+
+// One kernel for both backward passes: kWriteDx writes dx, kSums
+// accumulates the per-pair sums (batch statistics: sums pass, then dx pass;
+// frozen statistics: both in one pass).
+template <typename T, bool kWriteDx, bool kSums>
+__global__ void __launch_bounds__(kThreads) backward_kernel(const T* __restrict__ grad, const T* __restrict__ x,
+                                                            T* __restrict__ dx,
+                                                            const typename AccType<T>::type* __restrict__ coeffs,
+                                                            RelationGeometry g, Launch L, bool relu,
+                                                            PairGradSums* __restrict__ parts) {
+  using A = typename AccType<T>::type;
+  __shared__ PairGradSums shared[kSums ? kThreads : 1];
+  const Lane ln = lane_of(g, L);
+  PairGradSums acc{};
+  if (ln.active) {
+    A k[kNumBackwardCoef];
+    load_coeffs(coeffs, g.C, ln.k, k);
+    for (int64_t c = blockIdx.x; c < L.chunks; c += gridDim.x) {
+      const Chunk ch = chunk_of(g, L, c, ln.k);
+      A a[kTile], b[kTile], gv[kTile];
+      const int n = load_tile<T, A>(x, grad, ch, ln.r, L.rows, a, b, gv);
+      GradSums<A> tile;
+#pragma unroll
+      for (int j = 0; j < kTile; ++j) {
+        if (j >= n) continue;
+        const BackwardPoint<A> p(k, a[j], b[j], gv[j], relu);
+        if (kSums) tile.add(k, p, a[j], b[j]);
+        if (kWriteDx) {
+          A da, db;
+          relation_grad_input(k, p, a[j], b[j], da, db);
+          const int64_t off = (ln.r + static_cast<int64_t>(j) * L.rows) * ch.stride_x;
+          dx[ch.xa + off] = static_cast<T>(da);
+          dx[ch.xb + off] = static_cast<T>(db);
+        }
+      }
+      if (kSums) acc = pair_grad_sums_add(acc, to_double(tile));
+    }
+  }
+  if (!kSums) return;
+  shared[threadIdx.x] = acc;
+  __syncthreads();
+  for (int step = L.rows / 2; step > 0; step /= 2) {
+    if (ln.r < step) shared[threadIdx.x] = pair_grad_sums_add(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
+    __syncthreads();
+  }
+  if (ln.r == 0 && ln.k < g.C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+}
+
+// Backward coefficients from the statistics (all of them for frozen
+// statistics; the reduction ones for batch statistics).
+template <typename P, typename A>
+__global__ void backward_coeffs_kernel(const P* w1, const P* b1, const P* w2, const P* b2, const P* m1, const P* v1,
+                                       const P* m2, const P* v2, int64_t C, double eps, double count, A* coeffs) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  const PairStatsIn s = stats_of(m1, v1, m2, v2, k);
+  const PairParams w = params_of(w1, b1, w2, b2, k);
+  double c[kNumBackwardCoef];
+  relation_reduce_coeffs(s, w, eps, c);
+  relation_grads_and_dx_coeffs(PairGradSums{}, s, w, eps, count, false, c);
+  for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
+}
+
+// Parameter gradients from the sums; with batch statistics also the dx
+// coefficients, which depend on them.
+template <typename P, typename A>
+__global__ void grads_finalize_kernel(const PairGradSums* __restrict__ parts, int nparts, const P* w1, const P* b1,
+                                      const P* w2, const P* b2, const P* m1, const P* v1, const P* m2, const P* v2,
+                                      int64_t C, double eps, double count, bool batch_stats, P* gw1, P* gb1, P* gw2,
+                                      P* gb2, A* coeffs) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  PairGradSums sums = parts[k * nparts];
+  for (int j = 1; j < nparts; ++j) sums = pair_grad_sums_add(sums, parts[k * nparts + j]);
+  double c[kNumBackwardCoef];
+  const PairGrads gr =
+      relation_grads_and_dx_coeffs(sums, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, count,
+                                   batch_stats, c);
+  gw1[2 * k] = static_cast<P>(gr.g1a);
+  gw1[2 * k + 1] = static_cast<P>(gr.g1b);
+  gb1[2 * k] = static_cast<P>(gr.b1a);
+  gb1[2 * k + 1] = static_cast<P>(gr.b1b);
+  gw2[k] = static_cast<P>(gr.g2);
+  gb2[k] = static_cast<P>(gr.b2);
+  if (batch_stats)
+    for (int j = kE; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
+}
+
+unsigned pair_blocks(int64_t C) { return static_cast<unsigned>((C + kFinalizeThreads - 1) / kFinalizeThreads); }
+
+}  // namespace
+
+int relation_parts(const RelationGeometry& g, int device) { return static_cast<int>(make_launch(g, device).grid.x); }
+
+template <typename T, typename P>
+void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* b2, const RelationGeometry& g,
+                    double eps, P* mean1, P* var1, P* mean2, P* var2, PairMoments* moments, void* coeffs, int device,
+                    cudaStream_t stream) {
+  using A = typename AccType<T>::type;
+  const Launch L = make_launch(g, device);
+  stats_partial_kernel<T><<<L.grid, kThreads, 0, stream>>>(x, g, L, moments);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  stats_finalize_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(
+      moments, static_cast<int>(L.grid.x), w1, b1, w2, b2, g.C, eps, mean1, var1, mean2, var2, static_cast<A*>(coeffs));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename P>
+void relation_apply_coeffs_from_stats(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1,
+                                      const P* var1, const P* mean2, const P* var2, int64_t C, double eps,
+                                      void* coeffs, cudaStream_t stream) {
+  using A = typename AccType<P>::type;  // P is float or double, as the accumulation type
+  apply_coeffs_kernel<P, A><<<pair_blocks(C), kFinalizeThreads, 0, stream>>>(w1, b1, w2, b2, mean1, var1, mean2,
+                                                                           var2, C, eps, static_cast<A*>(coeffs));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T>
+void relation_apply(const T* x, T* y, const void* coeffs, const RelationGeometry& g, bool relu, int device,
+                    cudaStream_t stream) {
+  using A = typename AccType<T>::type;
+  const Launch L = make_launch(g, device);
+  apply_kernel<T><<<L.grid, kThreads, 0, stream>>>(x, y, static_cast<const A*>(coeffs), g, L, relu);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T, typename P>
+void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b1, const P* w2, const P* b2,
+                       const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
+                       double eps, bool relu, bool batch_stats, P* gw1, P* gb1, P* gw2, P* gb2, PairGradSums* sums,
+                       void* coeffs, int device, cudaStream_t stream) {
+  using A = typename AccType<T>::type;
+  A* c = static_cast<A*>(coeffs);
+  const Launch L = make_launch(g, device);
+  const double count = static_cast<double>(g.N * g.S);
+  backward_coeffs_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(w1, b1, w2, b2, mean1, var1, mean2,
+                                                                                var2, g.C, eps, count, c);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (batch_stats) {
+    backward_kernel<T, false, true><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  } else {
+    backward_kernel<T, true, true><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  grads_finalize_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(
+      sums, static_cast<int>(L.grid.x), w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, batch_stats, gw1,
+      gb1, gw2, gb2, c);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (batch_stats) {
+    backward_kernel<T, true, false><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+}
+
+#define SMARTOPS_INSTANTIATE(T, P)                                                                                  \
+  template void relation_stats<T, P>(const T*, const P*, const P*, const P*, const P*, const RelationGeometry&,     \
+                                     double, P*, P*, P*, P*, PairMoments*, void*, int, cudaStream_t);              \
+  template void relation_apply<T>(const T*, T*, const void*, const RelationGeometry&, bool, int, cudaStream_t);    \
+  template void relation_backward<T, P>(const T*, const T*, T*, const P*, const P*, const P*, const P*, const P*, \
+                                        const P*, const P*, const P*, const RelationGeometry&, double, bool, bool,  \
+                                        P*, P*, P*, P*, PairGradSums*, void*, int, cudaStream_t);
+
+SMARTOPS_INSTANTIATE(float, float)
+SMARTOPS_INSTANTIATE(double, double)
+SMARTOPS_INSTANTIATE(c10::Half, float)
+SMARTOPS_INSTANTIATE(c10::BFloat16, float)
+#undef SMARTOPS_INSTANTIATE
+
+template void relation_apply_coeffs_from_stats<float>(const float*, const float*, const float*, const float*,
+                                                      const float*, const float*, const float*, const float*, int64_t,
+                                                      double, void*, cudaStream_t);
+template void relation_apply_coeffs_from_stats<double>(const double*, const double*, const double*, const double*,
+                                                       const double*, const double*, const double*, const double*,
+                                                       int64_t, double, void*, cudaStream_t);
+
+}  // namespace cuda
+}  // namespace smartops

@@ -1,0 +1,57 @@
+#pragma once
+// Launchers of the relation op's CUDA kernels, on raw pointers (no ATen),
+// so that the .cu file compiles quickly and the host side (checks,
+// allocation, dispatch) lives in relation_pool_cuda.cpp.
+//
+// T: input dtype (float, double, c10::Half, c10::BFloat16); P: dtype of BN
+// parameters and statistics (float, or double for double inputs).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common/pair_moments.h"
+#include "common/relation_coeffs.h"
+
+namespace smartops {
+namespace cuda {
+
+struct RelationGeometry {
+  int64_t N = 0, C = 0, S = 0;  // C pairs (x has 2C channels), S positions per sample
+  bool planar = true;           // contiguous NCDHW; else rows of 2C channels (NDHWC)
+};
+
+// Partial results per pair that the reducing kernels write (the size of the
+// workspaces below is C * parts).
+int relation_parts(const RelationGeometry& g, int device);
+
+// Training forward, pass 1: batch statistics of both BNs (written to
+// mean1/var1 (2C) and mean2/var2 (C)) and the apply coefficients
+// (kNumApplyCoef x C, in the accumulation type: double for double inputs,
+// else float). moments: C * parts records.
+template <typename T, typename P>
+void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* b2, const RelationGeometry& g,
+                    double eps, P* mean1, P* var1, P* mean2, P* var2, PairMoments* moments, void* coeffs,
+                    int device, cudaStream_t stream);
+
+// Evaluation forward: the apply coefficients from given statistics.
+template <typename P>
+void relation_apply_coeffs_from_stats(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1,
+                                      const P* var1, const P* mean2, const P* var2, int64_t C, double eps,
+                                      void* coeffs, cudaStream_t stream);
+
+// The output pass: y = relu(P (u_a^2 + u_b^2) + Q).
+template <typename T>
+void relation_apply(const T* x, T* y, const void* coeffs, const RelationGeometry& g, bool relu, int device,
+                    cudaStream_t stream);
+
+// Backward. coeffs: kNumBackwardCoef x C in the accumulation type; sums:
+// C * parts records. Parameter gradients gw1, gb1 (2C), gw2, gb2 (C).
+// batch_stats: sums pass, then dx pass; else a single pass.
+template <typename T, typename P>
+void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b1, const P* w2, const P* b2,
+                       const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
+                       double eps, bool relu, bool batch_stats, P* gw1, P* gb1, P* gw2, P* gb2, PairGradSums* sums,
+                       void* coeffs, int device, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace smartops
