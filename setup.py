@@ -101,5 +101,11 @@ setup(
     extras_require={"test": ["pytest", "pytest-benchmark"]},
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension},
+    entry_points={"console_scripts": [
+        "smartops-train = smartops.train:main",
+        "smartops-eval = smartops.eval:main",
+        "smartops-finetune = smartops.finetune:main",
+        "smartops-predict = smartops.predict:main",
+    ]},
     zip_safe=False,
 )

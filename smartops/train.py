@@ -537,9 +537,7 @@ def _train(args, explicit, dist_info, prog, finetune):
                 text += "  val loss %.4f top-1 %s top-5 %s" % (va["loss"], _pct(va["top1"]), _pct(va["top5"]))
                 if va["skipped"]:
                     text += " (%d bad videos skipped)" % va["skipped"]
-            text += "  lr %.3g  %.1f clips/s  %s" % (lr, tr["clips_per_s"] * dist_info.world_size
-                                                     if dist_info.world_size > 1 else tr["clips_per_s"],
-                                                     format_duration(seconds))
+            text += "  lr %.3g  %.1f clips/s  %s" % (lr, tr["clips_per_s"], format_duration(seconds))
             log(text)
     if metrics:
         metrics.close()
