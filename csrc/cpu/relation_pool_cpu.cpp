@@ -29,20 +29,28 @@ Tensor tensor_from(std::vector<double> values, const at::TensorOptions& options)
   return at::from_blob(values.data(), {n}, at::TensorOptions().dtype(at::kDouble)).to(options, false, true);
 }
 
-std::vector<PairParams> read_params(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
-  const auto g1 = host_doubles(w1), h1 = host_doubles(b1), g2 = host_doubles(w2), h2 = host_doubles(b2);
-  std::vector<PairParams> out(g2.size());
-  for (size_t k = 0; k < out.size(); ++k)
-    out[k] = PairParams{g1[2 * k], h1[2 * k], g1[2 * k + 1], h1[2 * k + 1], g2[k], h2[k]};
+// Per-pair rows {a[2k], b[2k], a[2k+1], b[2k+1], c[k], d[k]} of two
+// 2C-vectors and two C-vectors: BN parameters (PairParams) or statistics
+// (PairStatsIn) have this layout.
+template <class Row>
+std::vector<Row> pair_rows(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& d) {
+  const auto va = host_doubles(a), vb = host_doubles(b), vc = host_doubles(c), vd = host_doubles(d);
+  std::vector<Row> out(vc.size());
+  for (size_t k = 0; k < out.size(); ++k) out[k] = Row{va[2 * k], vb[2 * k], va[2 * k + 1], vb[2 * k + 1], vc[k], vd[k]};
   return out;
 }
 
+std::vector<PairParams> read_params(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+  return pair_rows<PairParams>(w1, b1, w2, b2);
+}
+
 std::vector<PairStatsIn> read_stats(const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2) {
-  const auto m1 = host_doubles(mean1), v1 = host_doubles(var1), m2 = host_doubles(mean2), v2 = host_doubles(var2);
-  std::vector<PairStatsIn> out(m2.size());
-  for (size_t k = 0; k < out.size(); ++k)
-    out[k] = PairStatsIn{m1[2 * k], v1[2 * k], m1[2 * k + 1], v1[2 * k + 1], m2[k], v2[k]};
-  return out;
+  return pair_rows<PairStatsIn>(mean1, var1, mean2, var2);
+}
+
+void check_cpu_dtype(const char* op, const Tensor& x) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              ": on CPU x must be float32 or float64, got ", x.scalar_type());
 }
 
 // mean1, var1 (2C) and mean2, var2 (C) as tensors.
@@ -127,15 +135,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
     const std::optional<Tensor>& var2, double eps, bool relu) {
   const bool use_batch_stats = !mean1.has_value();
-  const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
-                            var2 ? &*var2 : nullptr};
   const RelationShape shape =
-      check_relation_pool_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, use_batch_stats);
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "relation_pool: on CPU x must be float32 or float64, got ", x.scalar_type());
+      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+  check_cpu_dtype("relation_pool", x);
   const at::MemoryFormat format = relation_pool_memory_format(x);
   const Tensor xc = x.contiguous(format);
-  Tensor y = at::empty({shape.N, shape.C, x.size(2), x.size(3), x.size(4)}, x.options().memory_format(format));
+  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(format));
   const auto params = read_params(weight1, bias1, weight2, bias2);
   std::vector<PairStatsIn> st;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_cpu", [&] {
@@ -161,16 +166,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
     const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
     const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
     double eps, bool relu, bool batch_stats) {
-  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
   const RelationShape shape =
-      check_relation_pool_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "relation_pool_backward: on CPU x must be float32 or float64, got ", x.scalar_type());
-  const std::vector<int64_t> out_shape{shape.N, shape.C, x.size(2), x.size(3), x.size(4)};
-  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
-              c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
-  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
-              "relation_pool_backward: grad_out must match x's dtype and device");
+      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+  check_cpu_dtype("relation_pool_backward", x);
   const at::MemoryFormat format = relation_pool_memory_format(x);
   const Tensor xc = x.contiguous(format);
   const Tensor gc = grad_out.contiguous(format);

@@ -45,16 +45,14 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
     const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
     const std::optional<Tensor>& var2, double eps, bool relu) {
   const bool use_batch_stats = !mean1.has_value();
-  const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
-                            var2 ? &*var2 : nullptr};
   const RelationShape shape =
-      check_relation_pool_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, use_batch_stats);
+      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
   const c10::cuda::CUDAGuard guard(x.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int device = x.get_device();
   const at::MemoryFormat format = relation_pool_memory_format(x);
   const Tensor xc = x.contiguous(format);
-  Tensor y = at::empty({shape.N, shape.C, x.size(2), x.size(3), x.size(4)}, x.options().memory_format(format));
+  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(format));
   const RelationGeometry g = geometry(shape, format);
   Tensor m1, v1, m2, v2;
   if (use_batch_stats) {
@@ -95,14 +93,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cuda(
     const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
     const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
     double eps, bool relu, bool batch_stats) {
-  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
   const RelationShape shape =
-      check_relation_pool_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
-  const std::vector<int64_t> out_shape{shape.N, shape.C, x.size(2), x.size(3), x.size(4)};
-  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
-              c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
-  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
-              "relation_pool_backward: grad_out must match x's dtype and device");
+      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
   const c10::cuda::CUDAGuard guard(x.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int device = x.get_device();

@@ -160,6 +160,33 @@ __device__ __forceinline__ void load_coeffs(const A* __restrict__ coeffs, int64_
   for (int j = 0; j < NC; ++j) c[j] = coeffs[j * C + k];
 }
 
+// Combines the per-thread results of each pair of the block (a tree over the
+// `rows` threads of the pair, in a fixed order) and writes the block's
+// result of pair k to parts[k * gridDim.x + blockIdx.x].
+template <typename R, typename Combine>
+__device__ __forceinline__ void block_reduce_to_parts(R* shared, const R& value, const Lane& ln, const Launch& L,
+                                                      int64_t C, R* __restrict__ parts, Combine combine) {
+  shared[threadIdx.x] = value;
+  __syncthreads();
+  for (int step = L.rows / 2; step > 0; step /= 2) {
+    if (ln.r < step) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
+    __syncthreads();
+  }
+  if (ln.r == 0 && ln.k < C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+}
+
+struct MergeMoments {
+  __device__ PairMoments operator()(const PairMoments& x, const PairMoments& y) const {
+    return pair_moments_merge(x, y);
+  }
+};
+
+struct AddGradSums {
+  __device__ PairGradSums operator()(const PairGradSums& x, const PairGradSums& y) const {
+    return pair_grad_sums_add(x, y);
+  }
+};
+
 // ---------------------------------------------------------------- statistics
 
 template <typename T>
@@ -197,13 +224,7 @@ __global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __rest
       acc = pair_moments_merge(acc, m);
     }
   }
-  shared[threadIdx.x] = acc;
-  __syncthreads();
-  for (int step = L.rows / 2; step > 0; step /= 2) {
-    if (ln.r < step) shared[threadIdx.x] = pair_moments_merge(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
-    __syncthreads();
-  }
-  if (ln.r == 0 && ln.k < g.C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+  block_reduce_to_parts(shared, acc, ln, L, g.C, parts, MergeMoments());
 }
 
 template <typename P, typename A>
@@ -214,17 +235,22 @@ __device__ void write_apply_coeffs(int64_t k, int64_t C, const PairStatsIn& s, c
   for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
 
+// Per-pair rows {a[2k], b[2k], a[2k+1], b[2k+1], c[k], d[k]}: BN parameters
+// (PairParams) and statistics (PairStatsIn) share this layout.
+template <class Row, typename P>
+__device__ __forceinline__ Row pair_row(const P* a, const P* b, const P* c, const P* d, int64_t k) {
+  return Row{static_cast<double>(a[2 * k]), static_cast<double>(b[2 * k]), static_cast<double>(a[2 * k + 1]),
+             static_cast<double>(b[2 * k + 1]), static_cast<double>(c[k]), static_cast<double>(d[k])};
+}
+
 template <typename P>
 __device__ __forceinline__ PairParams params_of(const P* w1, const P* b1, const P* w2, const P* b2, int64_t k) {
-  return PairParams{static_cast<double>(w1[2 * k]), static_cast<double>(b1[2 * k]), static_cast<double>(w1[2 * k + 1]),
-                    static_cast<double>(b1[2 * k + 1]), static_cast<double>(w2[k]), static_cast<double>(b2[k])};
+  return pair_row<PairParams>(w1, b1, w2, b2, k);
 }
 
 template <typename P>
 __device__ __forceinline__ PairStatsIn stats_of(const P* m1, const P* v1, const P* m2, const P* v2, int64_t k) {
-  return PairStatsIn{static_cast<double>(m1[2 * k]), static_cast<double>(v1[2 * k]),
-                     static_cast<double>(m1[2 * k + 1]), static_cast<double>(v1[2 * k + 1]),
-                     static_cast<double>(m2[k]), static_cast<double>(v2[k])};
+  return pair_row<PairStatsIn>(m1, v1, m2, v2, k);
 }
 
 template <typename P, typename A>
@@ -324,14 +350,7 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const T* __restrict_
       if (kSums) acc = pair_grad_sums_add(acc, to_double(tile));
     }
   }
-  if (!kSums) return;
-  shared[threadIdx.x] = acc;
-  __syncthreads();
-  for (int step = L.rows / 2; step > 0; step /= 2) {
-    if (ln.r < step) shared[threadIdx.x] = pair_grad_sums_add(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
-    __syncthreads();
-  }
-  if (ln.r == 0 && ln.k < g.C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+  if (kSums) block_reduce_to_parts(shared, acc, ln, L, g.C, parts, AddGradSums());
 }
 
 // Backward coefficients from the statistics (all of them for frozen

@@ -22,11 +22,8 @@ void check_vector(const char* op, const char* name, const Tensor& t, int64_t len
               " (BN parameters and statistics are float32 for half-precision x, else x's dtype)");
 }
 
-}  // namespace
-
-RelationShape check_relation_pool_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
-                                       const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4],
-                                       bool batch_stats) {
+RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                         const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4], bool batch_stats) {
   TORCH_CHECK(x.dim() == 5, op, ": x must be 5-D (N, 2C, T, H, W), got ", x.dim(), "-D with shape ", x.sizes());
   const int64_t channels = x.size(1);
   TORCH_CHECK(channels >= 2 && channels % 2 == 0, op,
@@ -59,6 +56,36 @@ RelationShape check_relation_pool_args(const char* op, const Tensor& x, const Te
                 x.sizes());
   }
   return s;
+}
+
+}  // namespace
+
+std::vector<int64_t> relation_pool_output_shape(const Tensor& x) {
+  return {x.size(0), x.size(1) / 2, x.size(2), x.size(3), x.size(4)};
+}
+
+RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                          const Tensor& weight2, const Tensor& bias2,
+                                          const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1,
+                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2) {
+  const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
+                            var2 ? &*var2 : nullptr};
+  return check_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, !mean1.has_value());
+}
+
+RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
+                                           const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
+                                           const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
+                                           const Tensor& var2) {
+  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
+  const RelationShape shape =
+      check_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
+  const auto out_shape = relation_pool_output_shape(x);
+  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
+              c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
+  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
+              "relation_pool_backward: grad_out must match x's dtype and device");
+  return shape;
 }
 
 }  // namespace smartops

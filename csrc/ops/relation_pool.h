@@ -4,6 +4,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
 
+#include <vector>
+
 
 namespace smartops {
 
@@ -27,11 +29,21 @@ inline bool relation_pool_planar(const RelationShape& s, at::MemoryFormat format
   return format == at::MemoryFormat::Contiguous && s.S > 1;
 }
 
-// Checks every argument and returns the shape. `stats` are the four
-// statistics vectors, either all defined (frozen statistics) or none
-// (batch statistics).
-RelationShape check_relation_pool_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
-                                       const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4],
-                                       bool batch_stats);
+// Checks every argument of relation_pool and returns the shape. The four
+// statistics are either all given (frozen statistics) or none (batch
+// statistics).
+RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                          const Tensor& weight2, const Tensor& bias2,
+                                          const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1,
+                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2);
+
+// The same for relation_pool_backward, grad_out included.
+RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
+                                           const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
+                                           const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
+                                           const Tensor& var2);
+
+// The output's shape (N, C, T, H, W) for x of shape (N, 2C, T, H, W).
+std::vector<int64_t> relation_pool_output_shape(const Tensor& x);
 
 }  // namespace smartops

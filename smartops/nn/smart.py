@@ -145,9 +145,17 @@ class RelationBlock(nn.Module):
     def fused(self, value):
         self.pool.fused = check_fused_arg(value)
 
+    @property
+    def relu(self):  # the pool's final ReLU
+        return self.pool.relu
+
+    @relu.setter
+    def relu(self, value):
+        self.pool.relu = value
+
     def extra_repr(self):
-        return "%d, %d, kernel_size=%s, stride=%s, padding=%s" % (
-            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
+        return "%d, %d, kernel_size=%s, stride=%s, padding=%s, relu=%s, fused=%r" % (
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding, self.relu, self.fused)
 
     def forward(self, x):
         check_input(self, x, self.in_channels, self.kernel_size, self.padding)
