@@ -9,12 +9,10 @@ See ``smartops-train --help`` for every option and :mod:`smartops.engine` for
 the pieces (checkpoints, schedules, metrics, distributed setup).
 """
 import argparse
-import json
 import math
 import os
 import sys
 import time
-import warnings
 
 import torch
 
@@ -28,7 +26,8 @@ from smartops.engine.distributed import cleanup, setup
 from smartops.engine.loop import train_one_epoch, validate
 from smartops.engine.metrics import MetricsLog
 from smartops.engine.modeling import (apply_sync_bn, build_model, check_amp, check_arch, count_parameters,
-                                      freeze_partial_bn, fused_arg, load_weights, make_scaler, model_config)
+                                      freeze_partial_bn, fused_arg, fused_for_amp, load_weights, make_scaler,
+                                      model_config)
 from smartops.engine.optim import (SCHEDULES, build_optimizer, build_scheduler, current_lr, default_lr,
                                    step_scheduler)
 from smartops.engine.progress import format_duration
@@ -383,7 +382,7 @@ def _train(args, explicit, dist_info, prog, finetune):
         config = model_config(args.arch, len(classes), args.width, args.dropout, args.zero_init_residual,
                               args.temporal_stride)
     torch.manual_seed(args.seed)
-    fused = fused_arg(args.fused)
+    fused, amp_note = fused_for_amp(fused_arg(args.fused), args.amp, device)
     model = build_model(config, fused)
     model.arch_name = config["arch"]
     head_note = ""
@@ -464,6 +463,8 @@ def _train(args, explicit, dist_info, prog, finetune):
         " (%s)" % dist_info.backend if dist_info.backend else "", args.batch_size, args.workers, args.amp,
         ", channels-last" if args.channels_last else "", ", compiled" if args.compile else "",
         _fused_text(fused, device, args.amp), sync_note))
+    if amp_note:
+        log("note: " + amp_note)
     if head_note:
         log("pretrained: %s: %s" % (args.pretrained, head_note))
     if args.partial_bn:

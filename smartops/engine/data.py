@@ -1,6 +1,5 @@
 """Datasets and loaders from command-line arguments, and the cached synthetic
 motion dataset used when no data is given."""
-import math
 import os
 import shutil
 import warnings
