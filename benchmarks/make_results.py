@@ -17,7 +17,8 @@ import os
 from collections import OrderedDict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-IMPLS = ("fused", "eager", "compiled")
+IMPLS = ("fused", "eager", "compiled", "c3d")
+BASELINES = IMPLS[1:]
 
 
 def load_runs(paths):
@@ -44,21 +45,28 @@ def speedup_table(benches):
         impl = b["extra_info"].get("impl")
         if impl in IMPLS:
             groups.setdefault(b["group"], {})[impl] = b
-    lines = ["| workload | fused ms | eager ms | compile ms | vs eager | vs compile | fused GB/s (% of copy) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| workload | fused ms | eager ms | compile ms | C3D-R18 ms | vs eager | vs compile | vs C3D-R18 "
+             "| fused clips/s | fused GB/s (% of copy) | peak MB fused / eager |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for group, by_impl in groups.items():
         if "fused" not in by_impl:
             continue
         t = {k: by_impl[k]["stats"]["median"] for k in by_impl}
         cells = ["%.3f" % (1e3 * t[k]) if k in t else "-" for k in IMPLS]
-        ratios = ["%.2fx" % (t[k] / t["fused"]) if k in t else "-" for k in ("eager", "compiled")]
+        ratios = ["%.2fx" % (t[k] / t["fused"]) if k in t else "-" for k in BASELINES]
         extra = by_impl["fused"]["extra_info"]
         bandwidth = "-"
         if extra.get("modeled_bytes") and extra.get("copy_gbs"):
             gbs = extra["modeled_bytes"] / t["fused"] / 1e9
             bandwidth = "%.0f (%.0f%%)" % (gbs, 100 * gbs / extra["copy_gbs"])
-        lines.append("| %s | %s | %s | %s |" % (group, " | ".join(cells), " | ".join(ratios), bandwidth))
+        clips = "%.1f" % (extra["batch"] / t["fused"]) if extra.get("batch") else "-"
+        peak = "-"
+        if extra.get("peak_bytes") and by_impl.get("eager", {}).get("extra_info", {}).get("peak_bytes"):
+            eager_peak = by_impl["eager"]["extra_info"]["peak_bytes"]
+            peak = "%.0f / %.0f (%.2f)" % (extra["peak_bytes"] / 1e6, eager_peak / 1e6, extra["peak_bytes"] / eager_peak)
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (group, " | ".join(cells), " | ".join(ratios), clips,
+                                                          bandwidth, peak))
         rows.append((group, {k: t[k] / t["fused"] for k in ("eager", "compiled") if k in t}))
     return lines, rows
 
