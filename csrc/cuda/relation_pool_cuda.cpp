@@ -20,6 +20,8 @@ namespace {
 using at::Tensor;
 
 RelationGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
+  // Planar launches put pairs on the grid's y dimension.
+  TORCH_CHECK(s.C <= 65535, "relation_pool: the CUDA kernels take at most 65535 channel pairs, got ", s.C);
   RelationGeometry g;
   g.N = s.N;
   g.C = s.C;

@@ -3,12 +3,7 @@
 //    per-pair moments; one apply pass writes y (training forward: 2 reads);
 //  - backward: one sums pass and one dx pass (1 pass with frozen statistics).
 //
-// Work split: a block covers `pairs_per_block` pairs with `rows` threads per
-// pair (a power of two); each thread takes a tile of kTile positions of its
-// pair per chunk, strided by `rows` so that a warp's loads are coalesced
-// (NCDHW: consecutive positions of one pair; NDHWC: consecutive pairs of one
-// row). Blocks loop over chunks (grid-stride), so small channel counts
-// still fill the GPU (res2 of ARTNet has only 32 pairs).
+// Work split: see cuda/launch_geometry.h.
 //
 // Numerics: a tile's moments are taken about the tile's own mean in float,
 // then merged into per-thread, per-block and per-pair results in double
@@ -27,8 +22,6 @@ namespace smartops {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kTile = 8;
 constexpr int kFinalizeThreads = 128;
 
 template <typename T>
@@ -38,16 +31,6 @@ struct AccType {
 template <>
 struct AccType<double> {
   using type = double;
-};
-
-// How the threads of a block cover pairs and positions.
-struct Launch {
-  int pairs_per_block;  // pairs handled by one block
-  int rows;             // threads per pair (a power of two)
-  int64_t chunk;        // positions per chunk: rows * kTile
-  int64_t chunks_per_n; // planar: chunks per sample (chunks never cross samples)
-  int64_t chunks;       // all chunks of one pair
-  dim3 grid;
 };
 
 int sm_count(int device) {
@@ -61,77 +44,14 @@ int sm_count(int device) {
   return cache[device];
 }
 
-Launch make_launch(const RelationGeometry& g, int device) {
-  Launch L;
-  if (g.planar) {
-    L.pairs_per_block = 1;
-    L.rows = kThreads;
-  } else {
-    L.pairs_per_block = static_cast<int>(std::min<int64_t>(g.C, kThreads));
-    int rows = 1;
-    while (rows * 2 * L.pairs_per_block <= kThreads) rows *= 2;
-    L.rows = rows;
-  }
-  L.chunk = static_cast<int64_t>(L.rows) * kTile;
-  if (g.planar) {
-    L.chunks_per_n = (g.S + L.chunk - 1) / L.chunk;
-    L.chunks = g.N * L.chunks_per_n;
-  } else {
-    L.chunks_per_n = 0;
-    L.chunks = (g.N * g.S + L.chunk - 1) / L.chunk;
-  }
-  const int64_t grid_y = (g.C + L.pairs_per_block - 1) / L.pairs_per_block;
-  // About 8 blocks per SM in all; every block loops over its chunks.
-  const int64_t target = 8LL * sm_count(device);
-  const int64_t grid_x = std::max<int64_t>(1, std::min<int64_t>(L.chunks, (target + grid_y - 1) / grid_y));
-  L.grid = dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), 1);
-  return L;
+Launch launch_for(const RelationGeometry& g, int device) {
+  return make_launch(g, 8LL * sm_count(device));  // about 8 blocks per SM in all
 }
 
-struct Lane {
-  int r;      // index among the threads of this pair
-  int slot;   // pair index within the block
-  int64_t k;  // pair
-  bool active;
-};
+dim3 grid_of(const Launch& L) { return dim3(static_cast<unsigned>(L.grid_x), static_cast<unsigned>(L.grid_y), 1); }
 
-__device__ __forceinline__ Lane lane_of(const RelationGeometry& g, const Launch& L) {
-  Lane ln;
-  ln.slot = threadIdx.x % L.pairs_per_block;
-  ln.r = threadIdx.x / L.pairs_per_block;
-  ln.k = static_cast<int64_t>(blockIdx.y) * L.pairs_per_block + ln.slot;
-  ln.active = ln.r < L.rows && ln.k < g.C;
-  return ln;
-}
-
-// Element offsets of one chunk of pair k: position p of the chunk is at
-// xa + p * stride_x (channel a), xb + p * stride_x (channel b) and
-// y + p * stride_y (the pair's output / incoming gradient).
-struct Chunk {
-  int64_t xa, xb, y, stride_x, stride_y, npos;
-};
-
-__device__ __forceinline__ Chunk chunk_of(const RelationGeometry& g, const Launch& L, int64_t c, int64_t k) {
-  Chunk ch;
-  if (g.planar) {
-    const int64_t n = c / L.chunks_per_n;
-    const int64_t s0 = (c - n * L.chunks_per_n) * L.chunk;
-    ch.npos = min(L.chunk, g.S - s0);
-    ch.xa = (n * 2 * g.C + 2 * k) * g.S + s0;
-    ch.xb = ch.xa + g.S;
-    ch.y = (n * g.C + k) * g.S + s0;
-    ch.stride_x = 1;
-    ch.stride_y = 1;
-  } else {
-    const int64_t m0 = c * L.chunk;
-    ch.npos = min(L.chunk, g.N * g.S - m0);
-    ch.xa = m0 * 2 * g.C + 2 * k;
-    ch.xb = ch.xa + 1;
-    ch.y = m0 * g.C + k;
-    ch.stride_x = 2 * g.C;
-    ch.stride_y = g.C;
-  }
-  return ch;
+__device__ __forceinline__ Lane this_lane(const RelationGeometry& g, const Launch& L) {
+  return lane_of(g, L, threadIdx.x, blockIdx.y);
 }
 
 // Loads the thread's tile of pair values (and of the gradient when grad is
@@ -169,10 +89,28 @@ __device__ __forceinline__ void block_reduce_to_parts(R* shared, const R& value,
   shared[threadIdx.x] = value;
   __syncthreads();
   for (int step = L.rows / 2; step > 0; step /= 2) {
-    if (ln.r < step) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step * L.pairs_per_block]);
+    if (ln.r < step && ln.slot < L.pairs_per_block)
+      shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step * r_stride(L)]);
     __syncthreads();
   }
-  if (ln.r == 0 && ln.k < C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+  if (ln.r == 0 && ln.slot < L.pairs_per_block && ln.k < C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
+}
+
+// The partial results of pair blockIdx.x, combined by one block in a fixed
+// order (strided per thread, then a tree): valid in thread 0.
+template <typename R, typename Combine>
+__device__ __forceinline__ R reduce_parts(const R* __restrict__ parts, int nparts, R* shared, Combine combine) {
+  const int64_t k = blockIdx.x;
+  R acc = parts[k * nparts + min(static_cast<int>(threadIdx.x), nparts - 1)];
+  if (threadIdx.x >= nparts) acc = R{};
+  for (int j = threadIdx.x + blockDim.x; j < nparts; j += blockDim.x) acc = combine(acc, parts[k * nparts + j]);
+  shared[threadIdx.x] = acc;
+  __syncthreads();
+  for (int step = blockDim.x / 2; step > 0; step /= 2) {
+    if (threadIdx.x < step) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step]);
+    __syncthreads();
+  }
+  return shared[0];
 }
 
 struct MergeMoments {
@@ -194,7 +132,7 @@ __global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __rest
                                                                  Launch L, PairMoments* __restrict__ parts) {
   using A = typename AccType<T>::type;
   __shared__ PairMoments shared[kThreads];
-  const Lane ln = lane_of(g, L);
+  const Lane ln = this_lane(g, L);
   PairMoments acc = pair_moments_zero();
   if (ln.active) {
     for (int64_t c = blockIdx.x; c < L.chunks; c += gridDim.x) {
@@ -253,14 +191,15 @@ __device__ __forceinline__ PairStatsIn stats_of(const P* m1, const P* v1, const 
   return pair_row<PairStatsIn>(m1, v1, m2, v2, k);
 }
 
+// One block per pair.
 template <typename P, typename A>
-__global__ void stats_finalize_kernel(const PairMoments* __restrict__ parts, int nparts, const P* w1, const P* b1,
-                                      const P* w2, const P* b2, int64_t C, double eps, P* mean1, P* var1, P* mean2,
-                                      P* var2, A* coeffs) {
-  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (k >= C) return;
-  PairMoments m = parts[k * nparts];
-  for (int j = 1; j < nparts; ++j) m = pair_moments_merge(m, parts[k * nparts + j]);
+__global__ void __launch_bounds__(kFinalizeThreads) stats_finalize_kernel(
+    const PairMoments* __restrict__ parts, int nparts, const P* w1, const P* b1, const P* w2, const P* b2, int64_t C,
+    double eps, P* mean1, P* var1, P* mean2, P* var2, A* coeffs) {
+  __shared__ PairMoments shared[kFinalizeThreads];
+  const int64_t k = blockIdx.x;
+  const PairMoments m = reduce_parts(parts, nparts, shared, MergeMoments());
+  if (threadIdx.x != 0) return;
   const PairParams w = params_of(w1, b1, w2, b2, k);
   const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
   mean1[2 * k] = static_cast<P>(s.mean_a);
@@ -288,7 +227,7 @@ __global__ void __launch_bounds__(kThreads) apply_kernel(const T* __restrict__ x
                                                          const typename AccType<T>::type* __restrict__ coeffs,
                                                          RelationGeometry g, Launch L, bool relu) {
   using A = typename AccType<T>::type;
-  const Lane ln = lane_of(g, L);
+  const Lane ln = this_lane(g, L);
   if (!ln.active) return;
   A k[kNumApplyCoef];
   load_coeffs(coeffs, g.C, ln.k, k);
@@ -324,7 +263,7 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const T* __restrict_
                                                             PairGradSums* __restrict__ parts) {
   using A = typename AccType<T>::type;
   __shared__ PairGradSums shared[kSums ? kThreads : 1];
-  const Lane ln = lane_of(g, L);
+  const Lane ln = this_lane(g, L);
   PairGradSums acc{};
   if (ln.active) {
     A k[kNumBackwardCoef];
@@ -369,16 +308,16 @@ __global__ void backward_coeffs_kernel(const P* w1, const P* b1, const P* w2, co
 }
 
 // Parameter gradients from the sums; with batch statistics also the dx
-// coefficients, which depend on them.
+// coefficients, which depend on them. One block per pair.
 template <typename P, typename A>
-__global__ void grads_finalize_kernel(const PairGradSums* __restrict__ parts, int nparts, const P* w1, const P* b1,
-                                      const P* w2, const P* b2, const P* m1, const P* v1, const P* m2, const P* v2,
-                                      int64_t C, double eps, double count, bool batch_stats, P* gw1, P* gb1, P* gw2,
-                                      P* gb2, A* coeffs) {
-  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (k >= C) return;
-  PairGradSums sums = parts[k * nparts];
-  for (int j = 1; j < nparts; ++j) sums = pair_grad_sums_add(sums, parts[k * nparts + j]);
+__global__ void __launch_bounds__(kFinalizeThreads) grads_finalize_kernel(
+    const PairGradSums* __restrict__ parts, int nparts, const P* w1, const P* b1, const P* w2, const P* b2,
+    const P* m1, const P* v1, const P* m2, const P* v2, int64_t C, double eps, double count, bool batch_stats, P* gw1,
+    P* gb1, P* gw2, P* gb2, A* coeffs) {
+  __shared__ PairGradSums shared[kFinalizeThreads];
+  const int64_t k = blockIdx.x;
+  const PairGradSums sums = reduce_parts(parts, nparts, shared, AddGradSums());
+  if (threadIdx.x != 0) return;
   double c[kNumBackwardCoef];
   const PairGrads gr =
       relation_grads_and_dx_coeffs(sums, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, count,
@@ -397,18 +336,18 @@ unsigned pair_blocks(int64_t C) { return static_cast<unsigned>((C + kFinalizeThr
 
 }  // namespace
 
-int relation_parts(const RelationGeometry& g, int device) { return static_cast<int>(make_launch(g, device).grid.x); }
+int relation_parts(const RelationGeometry& g, int device) { return static_cast<int>(launch_for(g, device).grid_x); }
 
 template <typename T, typename P>
 void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* b2, const RelationGeometry& g,
                     double eps, P* mean1, P* var1, P* mean2, P* var2, PairMoments* moments, void* coeffs, int device,
                     cudaStream_t stream) {
   using A = typename AccType<T>::type;
-  const Launch L = make_launch(g, device);
-  stats_partial_kernel<T><<<L.grid, kThreads, 0, stream>>>(x, g, L, moments);
+  const Launch L = launch_for(g, device);
+  stats_partial_kernel<T><<<grid_of(L), kThreads, 0, stream>>>(x, g, L, moments);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  stats_finalize_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(
-      moments, static_cast<int>(L.grid.x), w1, b1, w2, b2, g.C, eps, mean1, var1, mean2, var2, static_cast<A*>(coeffs));
+  stats_finalize_kernel<P, A><<<static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream>>>(
+      moments, static_cast<int>(L.grid_x), w1, b1, w2, b2, g.C, eps, mean1, var1, mean2, var2, static_cast<A*>(coeffs));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -426,8 +365,8 @@ template <typename T>
 void relation_apply(const T* x, T* y, const void* coeffs, const RelationGeometry& g, bool relu, int device,
                     cudaStream_t stream) {
   using A = typename AccType<T>::type;
-  const Launch L = make_launch(g, device);
-  apply_kernel<T><<<L.grid, kThreads, 0, stream>>>(x, y, static_cast<const A*>(coeffs), g, L, relu);
+  const Launch L = launch_for(g, device);
+  apply_kernel<T><<<grid_of(L), kThreads, 0, stream>>>(x, y, static_cast<const A*>(coeffs), g, L, relu);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -438,24 +377,24 @@ void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b
                        void* coeffs, int device, cudaStream_t stream) {
   using A = typename AccType<T>::type;
   A* c = static_cast<A*>(coeffs);
-  const Launch L = make_launch(g, device);
+  const Launch L = launch_for(g, device);
   const double count = static_cast<double>(g.N * g.S);
   backward_coeffs_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(w1, b1, w2, b2, mean1, var1, mean2,
                                                                                 var2, g.C, eps, count, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (batch_stats) {
-    backward_kernel<T, false, true><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    backward_kernel<T, false, true><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   } else {
-    backward_kernel<T, true, true><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    backward_kernel<T, true, true><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  grads_finalize_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(
-      sums, static_cast<int>(L.grid.x), w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, batch_stats, gw1,
+  grads_finalize_kernel<P, A><<<static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream>>>(
+      sums, static_cast<int>(L.grid_x), w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, batch_stats, gw1,
       gb1, gw2, gb2, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (batch_stats) {
-    backward_kernel<T, true, false><<<L.grid, kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    backward_kernel<T, true, false><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }

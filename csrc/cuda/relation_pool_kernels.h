@@ -11,14 +11,10 @@
 
 #include "common/pair_moments.h"
 #include "common/relation_coeffs.h"
+#include "cuda/launch_geometry.h"
 
 namespace smartops {
 namespace cuda {
-
-struct RelationGeometry {
-  int64_t N = 0, C = 0, S = 0;  // C pairs (x has 2C channels), S positions per sample
-  bool planar = true;           // contiguous NCDHW; else rows of 2C channels (NDHWC)
-};
 
 // Partial results per pair that the reducing kernels write (the size of the
 // workspaces below is C * parts).
