@@ -46,8 +46,10 @@ def build_parser(prog="smartops-eval"):
     p.add_argument("--format", choices=("auto",) + FORMATS, default="auto")
     p.add_argument("--split", type=positive_int, default=1, help="official split for UCF101/HMDB51 (1)")
     p.add_argument("--clips", type=positive_int, default=25, help="clips per video, uniformly spread (25)")
-    p.add_argument("--crops", type=int, choices=(1, 2, 3, 5, 10), default=10,
-                   help="crops per clip: 1 centre, 3 along the long side, 5 corners+centre, 10 with flips (10)")
+    p.add_argument("--crops", type=int, choices=(1, 2, 3, 5, 10), default=None,
+                   help="crops per clip: 1 centre, 2 centre + flip, 3 along the long side, 5 corners + centre, 10 "
+                        "those 5 and their flips (default 10, the paper's; 5 for a model trained without flips, "
+                        "e.g. on the synthetic direction classes)")
     p.add_argument("--chunk", type=positive_int, default=25, help="views per forward pass (25)")
     p.add_argument("--clip-len", type=positive_int, default=None, help="default: the checkpoint's")
     p.add_argument("--frame-size", type=frame_size, default=None, help="default: the checkpoint's")
@@ -253,6 +255,12 @@ def run(argv=None):
         model.to(device)
         if args.channels_last:
             model.to(memory_format=torch.channels_last_3d)
+        if args.crops is None:
+            trained_with_flips = ckpt.get("args", {}).get("flip", True)
+            args.crops = 10 if trained_with_flips else 5
+            if not trained_with_flips:
+                print("note: the checkpoint was trained without flips: 5 unflipped crops per clip (--crops 10 adds "
+                      "the flipped ones)", flush=True)
         ds, source = _open_test_data(args, ckpt)
         classes = ds.classes
         workers = default_workers() if args.workers is None else args.workers

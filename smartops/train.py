@@ -122,7 +122,9 @@ def build_parser(prog="smartops-train", finetune=False):
     g.add_argument("--crop-size", type=positive_int, default=None, help="square crop side (112; 64 for the "
                    "synthetic data)")
     g.add_argument("--multiscale-crop", action="store_true", help="TSN multi-scale corner cropping in training")
-    g.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flip in training")
+    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random horizontal flip in training (default: on; off for the synthetic data, whose classes "
+                        "are directions of motion: a flip turns 'right' into 'left')")
     g.add_argument("--mean", type=triple, default=[123.0, 117.0, 104.0], metavar="R,G,B",
                    help="per-channel mean subtracted (0..255 scale; default 123,117,104)")
     g.add_argument("--std", type=triple, default=None, metavar="R,G,B", help="per-channel std (default: none)")
@@ -218,6 +220,8 @@ def _resolve_defaults(args, sources, finetune, world_size, has_val, log):
         args.frame_size = "keep" if synthetic else [128, 170]
     if args.crop_size is None:
         args.crop_size = 64 if synthetic else 112
+    if args.flip is None:
+        args.flip = not synthetic
     fs = args.frame_size
     if fs != "keep":
         short = fs if isinstance(fs, int) else min(fs)
@@ -450,10 +454,11 @@ def _train(args, explicit, dist_info, prog, finetune):
     log("  %d training videos%s; classes: %s" % (
         len(train_ds), ", %d validation videos" % len(val_ds) if val_ds is not None else ", no validation",
         ", ".join(classes.names[:8]) + (", ..." if len(classes) > 8 else "")))
-    log("  clips 3x%dx%dx%d%s (frame stride %d, frames %s)" % (
+    log("  clips 3x%dx%dx%d%s (frame stride %d, frames %s, %s)" % (
         args.clip_len, args.crop_size, args.crop_size,
         ", %d TSN segments" % args.segments if args.segments > 1 else "", args.frame_stride,
-        "kept" if args.frame_size == "keep" else args.frame_size))
+        "kept" if args.frame_size == "keep" else args.frame_size,
+        "random flips" if args.flip else "no flips"))
     note = getattr(args, "lr_note", None)
     log("optimizer: SGD lr %g%s, momentum %g, weight decay %g (none on BN/biases), schedule %s%s" % (
         args.lr, " (%s)" % note if note else "", args.momentum, args.weight_decay, _lr_text(args),
