@@ -1,7 +1,7 @@
 """Train C2D, C3D and ARTNet (d) with the same width, clips and budget on the
 synthetic motion dataset and write a results table into the README.
 
-    python examples/synthetic_ablation.py                    # about 15 minutes on 2 CPU cores
+    python examples/synthetic_ablation.py                    # about 35 minutes on 2 CPU cores (2 seeds)
     python examples/synthetic_ablation.py --epochs 5 --no-readme
 
 The classes of the synthetic dataset differ only in the direction of motion
@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--schedule", default="cosine")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="one run per seed (0 1)")
     p.add_argument("--test-views", default="10x3", help="clips x crops of the final test (10x3)")
     p.add_argument("--output", default=os.path.join("runs", "ablation"))
     p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
@@ -57,11 +57,11 @@ def run(cmd):
     return proc.stdout, time.perf_counter() - t0
 
 
-def train_and_test(arch, args):
-    out = os.path.join(args.output, arch)
+def train_and_test(arch, seed, args):
+    out = os.path.join(args.output, "%s-seed%d" % (arch, seed))
     cmd = [sys.executable, "-m", "smartops.train", "--arch", arch, "--width", str(args.width),
            "--clip-len", str(args.clip_len), "--crop-size", str(args.crop_size), "--batch-size", str(args.batch_size),
-           "--epochs", str(args.epochs), "--schedule", args.schedule, "--seed", str(args.seed), "--output", out,
+           "--epochs", str(args.epochs), "--schedule", args.schedule, "--seed", str(seed), "--output", out,
            "--log-every", "1000000", "--no-tensorboard"]
     if args.lr:
         cmd += ["--lr", str(args.lr)]
@@ -81,32 +81,45 @@ def train_and_test(arch, args):
     classes = len(ck["class_names"])
     params = sum(p.numel() for p in get_model(arch, num_classes=classes, width=args.width).parameters()) / 1e6
     last = history[-1]
-    return {"arch": arch, "params_m": params, "history": history, "last": last, "classes": classes,
+    return {"arch": arch, "seed": seed, "params_m": params, "history": history, "last": last, "classes": classes,
             "synthetic": (ck.get("data") or {}).get("synthetic"),
             "best": max(h["val_top1"] for h in history), "test": test,
             "train_s": sum(h["time_s"] for h in history), "clips_per_s": last["clips_per_s"]}
 
 
+def _cell(values, fmt="%.1f%%", scale=100.0):
+    """mean over seeds, then the per-seed values."""
+    vals = [scale * v for v in values]
+    if len(vals) == 1:
+        return fmt % vals[0]
+    return (fmt % (sum(vals) / len(vals))) + " (" + ", ".join((fmt % v).rstrip("%") for v in vals) + ")"
+
+
 def table(results, args, meta):
     clips, crops = args.test_views.lower().split("x")
+    first = results[0]
+    seeds = sorted({r["seed"] for r in results})
     lines = [
         "Synthetic motion dataset (%s; classes differ only in the direction of motion; chance %.0f%%). "
         "Same budget for every network: width %g, %d-frame %dx%d clips, batch %d, %d epochs, SGD lr %s "
-        "(%s schedule), seed %d, on a 2-core CPU. Validation: the centre clip of each of the %d validation videos; "
-        "test: %s clips x %s crops per video, logits averaged. Written by `python examples/synthetic_ablation.py`."
-        % (meta, 100.0 / results[0]["classes"], args.width, args.clip_len, args.crop_size, args.crop_size,
+        "(%s schedule), no flips, on a 2-core CPU; seeds %s (mean, then each seed). Validation: the centre clip of "
+        "each of the %d validation videos; test: %s clips x %s crops per video, logits averaged. Written by "
+        "`python examples/synthetic_ablation.py`."
+        % (meta, 100.0 / first["classes"], args.width, args.clip_len, args.crop_size, args.crop_size,
            args.batch_size, args.epochs, ("%g" % args.lr) if args.lr else "0.1 x %d / 256" % args.batch_size,
-           args.schedule, args.seed, results[0]["last"].get("val_videos", 0), clips, crops),
+           args.schedule, ", ".join(map(str, seeds)), first["last"].get("val_videos", 0), clips, crops),
         "",
         "| network | parameters | val top-1 (last epoch) | best val top-1 | test top-1 (%sx%s views) | "
-        "test mean class | train loss (last) | training time |" % (clips, crops),
+        "test mean class | train accuracy (last epoch) | training time per run |" % (clips, crops),
         "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        lines.append("| %s | %.2f M | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.3f | %d s (%.1f clips/s) |" % (
-            LABELS.get(r["arch"], r["arch"]), r["params_m"], 100 * r["last"]["val_top1"], 100 * r["best"],
-            100 * r["test"]["top1"], 100 * r["test"]["mean_class"], r["last"]["train_loss"], r["train_s"],
-            r["clips_per_s"]))
+    for arch in dict.fromkeys(r["arch"] for r in results):
+        rs = [r for r in results if r["arch"] == arch]
+        lines.append("| %s | %.2f M | %s | %s | %s | %s | %s | %s s (%.1f clips/s) |" % (
+            LABELS.get(arch, arch), rs[0]["params_m"], _cell([r["last"]["val_top1"] for r in rs]),
+            _cell([r["best"] for r in rs]), _cell([r["test"]["top1"] for r in rs]),
+            _cell([r["test"]["mean_class"] for r in rs]), _cell([r["last"]["train_acc"] for r in rs]),
+            "%d" % (sum(r["train_s"] for r in rs) / len(rs)), sum(r["clips_per_s"] for r in rs) / len(rs)))
     return "\n".join(lines)
 
 
@@ -122,7 +135,7 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for r in results:
         ax.plot([h["epoch"] for h in r["history"]], [100 * h["val_top1"] for h in r["history"]],
-                label=LABELS.get(r["arch"], r["arch"]))
+                label="%s, seed %d" % (LABELS.get(r["arch"], r["arch"]), r["seed"]))
     ax.axhline(100.0 / r["classes"], color="grey", linestyle=":", label="chance")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation top-1 (%)")
@@ -143,8 +156,9 @@ def replace_block(text, name, content):
 def main(argv=None):
     args = parse_args(argv)
     results = []
-    for arch in args.archs:
-        results.append(train_and_test(arch, args))
+    for seed in args.seeds:
+        for arch in args.archs:
+            results.append(train_and_test(arch, seed, args))
     syn = results[0]["synthetic"]
     if syn:
         per_class = syn["videos_per_class"]

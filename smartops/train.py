@@ -431,6 +431,8 @@ def _train(args, explicit, dist_info, prog, finetune):
                            "Start afresh with --no-auto-resume or another --output" % (resume_path, err)) from None
         start_epoch = int(ckpt["epoch"])
         best = dict(ckpt.get("best") or best)
+        if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+            scheduler.T_max = max(1, args.epochs)  # --epochs may have been raised to continue
 
     train_model = model
     if dist_info.distributed:
@@ -540,7 +542,7 @@ def _train(args, explicit, dist_info, prog, finetune):
             metrics.log(record)
             text = "epoch %d/%d  train loss %.4f acc %s" % (epoch + 1, args.epochs, tr["loss"], _pct(tr["acc"]))
             if va is not None:
-                text += "  val loss %.4f top-1 %s top-5 %s" % (va["loss"], _pct(va["top1"]), _pct(va["top5"]))
+                text += "  val loss %.4g top-1 %s top-5 %s" % (va["loss"], _pct(va["top1"]), _pct(va["top5"]))
                 if va["skipped"]:
                     text += " (%d bad videos skipped)" % va["skipped"]
             text += "  lr %.3g  %.1f clips/s  %s" % (lr, tr["clips_per_s"], format_duration(seconds))

@@ -163,7 +163,7 @@ def test_killed_during_save_keeps_the_previous_checkpoint(run1, work, tmp_path):
 def test_finetune_new_head_tsn_recipe(run1, work):
     # no --arch: the network comes from the pretrained checkpoint; bf16 autocast and channels-last on CPU
     proc = ok(cli("finetune", "--pretrained", run1[0] / "last.pt", *SMALL, *data_args(work, "tiny2"),
-                  "--epochs", "1", "--amp", "bf16", "--channels-last", "--output", "ft", cwd=work))
+                  "--epochs", "1", "--amp", "bf16", "--channels-last", "--partial-bn", "--output", "ft", cwd=work))
     assert "new 2-way head (the checkpoint's has 4 classes)" in proc.stdout
     assert "2 TSN segments" in proc.stdout and "lr 0.001" in proc.stdout and "clipped at 40" in proc.stdout
     ck = load(work / "ft" / "last.pt")
@@ -173,6 +173,12 @@ def test_finetune_new_head_tsn_recipe(run1, work):
     pre = load(run1[0] / "last.pt")["model"]  # the body starts from the pretrained weights (lr 0.001: close)
     w, w0 = ck["model"]["layer1.0.conv1.0.weight"], pre["layer1.0.conv1.0.weight"]
     assert (w - w0).norm() < 0.1 * w0.norm()
+    # partial BN: statistics and affine parameters frozen outside the stem, the stem's still train
+    for key in ("layer1.0.conv1.1.running_mean", "layer2.0.conv2.relation_pool.bn1.running_var",
+                "layer1.0.conv1.1.weight"):
+        assert torch.equal(ck["model"][key], pre[key]), key
+    assert not torch.equal(ck["model"]["stem.bn.running_mean"], pre["stem.bn.running_mean"])
+    assert "partial BN" in proc.stdout and "runs unfused under --amp bf16" in proc.stdout
 
 
 def test_synthetic_dataset_is_generated_without_data(work, tmp_path):
