@@ -30,7 +30,7 @@ from smartops.engine.data import dataset_options, default_workers, make_dataset,
 from smartops.engine.distributed import pick_device
 from smartops.engine.loop import view_scores
 from smartops.engine.metrics import accuracy_report, per_class_accuracy
-from smartops.engine.modeling import check_amp, fused_arg, fused_for_amp, model_from_checkpoint
+from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
 from smartops.engine.progress import Progress, format_duration
 
 __all__ = ["main", "build_parser", "evaluate", "load_scores", "fuse_scores"]
@@ -248,10 +248,7 @@ def run(argv=None):
         ckpt = ckpt_io.load_checkpoint(args.checkpoint)
         device = pick_device(args.device)
         check_amp(args.amp, device)
-        fused, note = fused_for_amp(fused_arg(args.fused), args.amp, device)
-        if note:
-            print("note: " + note, flush=True)
-        model, config = model_from_checkpoint(ckpt, fused)
+        model, config = model_from_checkpoint(ckpt, fused_arg(args.fused))
         model.to(device)
         if args.channels_last:
             model.to(memory_format=torch.channels_last_3d)

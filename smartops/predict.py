@@ -24,7 +24,7 @@ from smartops.engine.cli import CLIError, positive_int, run_main
 from smartops.engine.data import dataset_options, make_dataset
 from smartops.engine.distributed import pick_device
 from smartops.engine.loop import view_scores
-from smartops.engine.modeling import check_amp, fused_arg, fused_for_amp, model_from_checkpoint
+from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
 
 __all__ = ["main", "build_parser", "predict"]
 
@@ -104,10 +104,7 @@ def run(argv=None):
         raise CLIError("%s has no class names" % ckpt["path"])
     device = pick_device(args.device)
     check_amp(args.amp, device)
-    fused, note = fused_for_amp(fused_arg(args.fused), args.amp, device)
-    if note and not args.json:
-        print("note: " + note, flush=True)
-    model, config = model_from_checkpoint(ckpt, fused)
+    model, config = model_from_checkpoint(ckpt, fused_arg(args.fused))
     model.to(device)
     names = ckpt[ClassIndex.KEY]
     k = min(args.topk, len(names))

@@ -26,7 +26,7 @@ from smartops.engine.distributed import cleanup, setup
 from smartops.engine.loop import train_one_epoch, validate
 from smartops.engine.metrics import MetricsLog
 from smartops.engine.modeling import (apply_sync_bn, build_model, check_amp, check_arch, count_parameters,
-                                      freeze_partial_bn, fused_arg, fused_for_amp, load_weights, make_scaler,
+                                      freeze_partial_bn, fused_arg, load_weights, make_scaler,
                                       model_config)
 from smartops.engine.optim import (SCHEDULES, build_optimizer, build_scheduler, current_lr, default_lr,
                                    step_scheduler)
@@ -262,14 +262,12 @@ def _fused_text(fused, device, amp):
 
     if fused is False:
         return "off (pure-PyTorch composition)"
-    has = _extension.has_kernel("relation_pool", device.type)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp, torch.float32)
-    ok = has and dtype in _extension.KERNEL_DTYPES.get(device.type, ())
     if fused is True:
         return "on (fused ops forced)"
-    return "auto: %s" % ("fused ops for %s %s" % (device.type, str(dtype).replace("torch.", "")) if ok else
-                         "no fused kernel for %s %s, the pure-PyTorch composition runs" % (
-                             device.type, str(dtype).replace("torch.", "")))
+    if not _extension.has_kernel("relation_pool", device.type):
+        return "auto: no fused kernel for %s, the pure-PyTorch composition runs" % device.type
+    under_amp = "" if amp in (None, "none") else " (their autocast kernels cast inputs under --amp %s)" % amp
+    return "auto: fused ops on %s%s" % (device.type, under_amp)
 
 
 def _pct(x):
@@ -386,7 +384,7 @@ def _train(args, explicit, dist_info, prog, finetune):
         config = model_config(args.arch, len(classes), args.width, args.dropout, args.zero_init_residual,
                               args.temporal_stride)
     torch.manual_seed(args.seed)
-    fused, amp_note = fused_for_amp(fused_arg(args.fused), args.amp, device)
+    fused = fused_arg(args.fused)
     model = build_model(config, fused)
     model.arch_name = config["arch"]
     head_note = ""
@@ -470,8 +468,6 @@ def _train(args, explicit, dist_info, prog, finetune):
         " (%s)" % dist_info.backend if dist_info.backend else "", args.batch_size, args.workers, args.amp,
         ", channels-last" if args.channels_last else "", ", compiled" if args.compile else "",
         _fused_text(fused, device, args.amp), sync_note))
-    if amp_note:
-        log("note: " + amp_note)
     if head_note:
         log("pretrained: %s: %s" % (args.pretrained, head_note))
     if args.partial_bn:

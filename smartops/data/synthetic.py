@@ -22,7 +22,11 @@ writes ``DIR/<class>/<class>_NNN.mp4`` (H.264 ``libx264``, crf 20, yuv420p,
 or MPEG-4 part 2 when libx264 is missing), ``DIR/train.txt`` and
 ``DIR/val.txt`` (``path label`` lines, 75 % / 25 % of each class),
 ``DIR/classes.txt`` (one name per line) and ``DIR/meta.json``. Read it with
-``VideoDataset(DIR / "train.txt", frame_size=None, crop_size=64, ...)``.
+``VideoDataset(DIR / "train.txt", frame_size=None, crop_size=64, flip=False)``
+and evaluate with at most 5 crops: a horizontal flip turns motion to the
+right into motion to the left and keeps the label, so flipped training clips
+and the flipped test views of 10-crop testing are mislabelled
+(``smartops-train`` and ``smartops-eval`` do this for synthetic data).
 The default set (4 x 40 videos of 24 frames at 72 x 96) takes a few seconds.
 """
 from __future__ import annotations

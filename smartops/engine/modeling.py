@@ -9,7 +9,7 @@ from smartops.engine.cli import CLIError
 from smartops.models import get_model, list_models, set_fused
 
 __all__ = ["MODEL_KEYS", "check_arch", "model_config", "build_model", "load_weights", "model_from_checkpoint",
-           "apply_sync_bn", "autocast", "fused_for_amp", "make_scaler", "set_train_mode", "count_parameters", "fused_arg"]
+           "apply_sync_bn", "autocast", "make_scaler", "set_train_mode", "count_parameters", "fused_arg"]
 
 # The entries of a checkpoint's "model_config" that fix the architecture.
 MODEL_KEYS = ("arch", "num_classes", "width", "dropout", "in_channels", "zero_init_residual", "temporal_stride")
@@ -24,27 +24,6 @@ def check_arch(name):
 def fused_arg(value):
     """--fused/--no-fused (None: not given) -> the models' fused= value."""
     return "auto" if value is None else bool(value)
-
-
-def fused_for_amp(fused, amp, device):
-    """(fused value to build with, note or None) for --amp: when the device's
-    fused kernels do not take the autocast dtype, "auto" becomes False for
-    the whole model (SMART's fused concat_reduce would otherwise be chosen
-    from the float32 input and then meet bfloat16 branch outputs), and an
-    explicit --fused is refused."""
-    from smartops import _extension
-
-    if amp in (None, "none") or fused is False:
-        return fused, None
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    if dtype in _extension.KERNEL_DTYPES.get(device.type, ()) and _extension.has_kernel("concat_reduce",
-                                                                                          device.type):
-        return fused, None
-    if fused is True:
-        raise CLIError("--fused with --amp %s: the fused ops have no %s kernel for %s; drop --fused or --amp"
-                       % (amp, str(dtype).replace("torch.", ""), device.type))
-    return False, "the fused ops take no %s on %s, so the model runs unfused under --amp %s" % (
-        str(dtype).replace("torch.", ""), device.type, amp)
 
 
 def model_config(arch, num_classes, width, dropout, zero_init_residual=False, temporal_stride=2, in_channels=3):

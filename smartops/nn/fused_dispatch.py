@@ -1,6 +1,8 @@
 """How modules choose between a fused op and its pure-PyTorch reference."""
 import warnings
 
+import torch
+
 from smartops import _extension
 
 FUSED_CHOICES = (True, False, "auto")
@@ -23,7 +25,10 @@ def use_fused(fused, op, x, owner):
     if fused != "auto":
         return bool(fused)
     device = x.device.type
-    if _extension.has_kernel(op, device) and x.dtype in _extension.KERNEL_DTYPES.get(device, ()):
+    # Under autocast the ops' autocast kernels cast their inputs (on CPU the
+    # relation op upcasts a bfloat16 input to float32).
+    dtype_ok = x.dtype in _extension.KERNEL_DTYPES.get(device, ()) or torch.is_autocast_enabled(device)
+    if _extension.has_kernel(op, device) and dtype_ok:
         return True
     reason = (op, device, x.dtype)
     if reason not in _warned:

@@ -12,12 +12,13 @@ from smartops.ops.running_stats import check_running_pair, update_running_stats
 
 
 def _affine(x, weight, bias, mean, invstd):
-    """x * alpha + beta per channel: BN's output before the ReLU. Forward and
-    backward both call this, so the ReLU mask is reproduced bit for bit."""
+    """x * alpha + beta per channel, in x's dtype: BN's output before the
+    ReLU. Forward and backward both call this, so the ReLU mask is
+    reproduced bit for bit."""
     alpha = invstd * weight
     beta = bias - mean * alpha
     shape = (1, -1) + (1,) * (x.dim() - 2)
-    return torch.addcmul(beta.view(shape), x, alpha.view(shape))
+    return torch.addcmul(beta.view(shape), x, alpha.view(shape)).to(x.dtype)
 
 
 class _BatchNormReLU(torch.autograd.Function):
@@ -25,7 +26,8 @@ class _BatchNormReLU(torch.autograd.Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, batch_stats, momentum, eps):
         if batch_stats:
             dims = (0,) + tuple(range(2, x.dim()))
-            var, mean = torch.var_mean(x, dim=dims, correction=0)
+            # Statistics in the parameters' precision (float32 for a half x).
+            var, mean = torch.var_mean(x.to(weight.dtype), dim=dims, correction=0)
             update_running_stats(running_mean, running_var, mean, var, x.numel() // x.shape[1], momentum)
         else:
             mean, var = running_mean, running_var
@@ -38,7 +40,7 @@ class _BatchNormReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, weight, bias, mean, invstd = ctx.saved_tensors
-        grad_q = torch.ops.aten.threshold_backward(grad_out, _affine(x, weight, bias, mean, invstd), 0)
+        grad_q = torch.ops.aten.threshold_backward(grad_out.to(x.dtype), _affine(x, weight, bias, mean, invstd), 0)
         # native_batch_norm_backward takes the statistics as (save_mean,
         # save_invstd) in training and as (running_mean, running_var) else.
         if ctx.batch_stats:
