@@ -19,10 +19,9 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _machine_info(request):
-    bench = request.node.funcargs.get("benchmark")
-    if bench is not None:
-        bench.extra_info.update(torch=torch.__version__, threads=torch.get_num_threads(),
-                                machine=platform.processor() or platform.machine())
+    if "benchmark" in request.fixturenames:
+        request.getfixturevalue("benchmark").extra_info.update(
+            torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine())
     yield
 
 

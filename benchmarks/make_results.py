@@ -40,15 +40,16 @@ def load_runs(paths):
 
 
 def speedup_table(benches):
+    """Markdown lines of one run's table (columns that are empty in every row
+    left out) and [(group, {baseline: speed-up})] for the chart."""
     groups = OrderedDict()
     for b in benches:
         impl = b["extra_info"].get("impl")
         if impl in IMPLS:
             groups.setdefault(b["group"], {})[impl] = b
-    lines = ["| workload | fused ms | eager ms | compile ms | C3D-R18 ms | vs eager | vs compile | vs C3D-R18 "
-             "| fused clips/s | fused GB/s (% of copy) | peak MB fused / eager |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = []
+    header = ["workload", "fused ms", "eager ms", "compile ms", "C3D-R18 ms", "vs eager", "vs compile", "vs C3D-R18",
+              "fused clips/s", "fused GB/s (% of copy)", "peak MB fused / eager"]
+    table, rows = [], []
     for group, by_impl in groups.items():
         if "fused" not in by_impl:
             continue
@@ -62,12 +63,14 @@ def speedup_table(benches):
             bandwidth = "%.0f (%.0f%%)" % (gbs, 100 * gbs / extra["copy_gbs"])
         clips = "%.1f" % (extra["batch"] / t["fused"]) if extra.get("batch") else "-"
         peak = "-"
-        if extra.get("peak_bytes") and by_impl.get("eager", {}).get("extra_info", {}).get("peak_bytes"):
-            eager_peak = by_impl["eager"]["extra_info"]["peak_bytes"]
+        eager_peak = by_impl.get("eager", {}).get("extra_info", {}).get("peak_bytes")
+        if extra.get("peak_bytes") and eager_peak:
             peak = "%.0f / %.0f (%.2f)" % (extra["peak_bytes"] / 1e6, eager_peak / 1e6, extra["peak_bytes"] / eager_peak)
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (group, " | ".join(cells), " | ".join(ratios), clips,
-                                                          bandwidth, peak))
+        table.append([group] + cells + ratios + [clips, bandwidth, peak])
         rows.append((group, {k: t[k] / t["fused"] for k in ("eager", "compiled") if k in t}))
+    keep = [i for i in range(len(header)) if i == 0 or any(r[i] != "-" for r in table)]
+    lines = ["| %s |" % " | ".join(header[i] for i in keep), "|%s" % ("---|" * len(keep))]
+    lines += ["| %s |" % " | ".join(r[i] for i in keep) for r in table]
     return lines, rows
 
 

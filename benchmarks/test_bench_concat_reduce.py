@@ -40,4 +40,4 @@ def test_concat_reduce_cpu(benchmark, impl, pass_, shape, layout):
         "fwd" if pass_ == "forward" else "fwd+bwd", "x".join(map(str, shape)),
         "NDHWC" if layout == "channels_last" else "NCDHW")
     benchmark.extra_info.update(impl=impl, shape=list(shape), layout=layout, pass_=pass_)
-    benchmark.pedantic(run, rounds=10, warmup_rounds=2, iterations=1)
+    benchmark.pedantic(run, rounds=15, warmup_rounds=5, iterations=1)

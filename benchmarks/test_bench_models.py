@@ -58,14 +58,14 @@ def train_step_bench(benchmark, impl, device, width, batch, dtype, rounds):
         step()
         benchmark.extra_info["peak_bytes"] = torch.cuda.max_memory_allocated()
         benchmark.extra_info["device"] = torch.cuda.get_device_name()
-    benchmark.pedantic(step, rounds=rounds, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(step, rounds=rounds, warmup_rounds=3, iterations=1)
     benchmark.extra_info["clips_per_s"] = batch / benchmark.stats.stats.median
 
 
 @pytest.mark.skipif(not _extension.has_kernel("concat_reduce", "cpu"), reason="extension not built")
 @pytest.mark.parametrize("impl", IMPLS)
 def test_train_step_cpu(benchmark, impl):
-    train_step_bench(benchmark, impl, "cpu", width=0.25, batch=8, dtype=torch.float32, rounds=5)
+    train_step_bench(benchmark, impl, "cpu", width=0.25, batch=8, dtype=torch.float32, rounds=15)
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and _extension.has_kernel("relation_pool", "cuda")),

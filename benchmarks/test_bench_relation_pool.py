@@ -52,4 +52,4 @@ def test_relation_pool_cpu(benchmark, impl, pass_, shape, layout):
         "fwd" if pass_ == "forward" else "fwd+bwd", shape_id(shape), "NDHWC" if layout == "channels_last" else "NCDHW")
     benchmark.extra_info.update(impl=impl, shape=list(shape), layout=layout, pass_=pass_)
     fn = forward if pass_ == "forward" else forward_backward
-    benchmark.pedantic(fn, rounds=20, warmup_rounds=3, iterations=1)
+    benchmark.pedantic(fn, rounds=20, warmup_rounds=10, iterations=1)

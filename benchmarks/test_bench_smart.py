@@ -39,4 +39,4 @@ def test_smart_block_cpu(benchmark, impl):
 
     benchmark.group = "SMART(64, 64, 3) fwd+bwd %s f32 NCDHW cpu" % "x".join(map(str, SHAPE))
     benchmark.extra_info.update(impl=impl, shape=list(SHAPE))
-    benchmark.pedantic(forward_backward, rounds=10, warmup_rounds=2, iterations=1)
+    benchmark.pedantic(forward_backward, rounds=10, warmup_rounds=4, iterations=1)

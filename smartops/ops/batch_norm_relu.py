@@ -25,9 +25,10 @@ class _BatchNormReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, batch_stats, momentum, eps):
         if batch_stats:
-            dims = (0,) + tuple(range(2, x.dim()))
-            # Statistics in the parameters' precision (float32 for a half x).
-            var, mean = torch.var_mean(x.to(weight.dtype), dim=dims, correction=0)
+            # Per-channel mean and biased variance (BN's own statistics kernel,
+            # several times faster than var_mean over N, T, H, W), in the
+            # parameters' precision (float32 for a half-precision x).
+            mean, var = torch.batch_norm_update_stats(x.to(weight.dtype), None, None, 0.0)
             update_running_stats(running_mean, running_var, mean, var, x.numel() // x.shape[1], momentum)
         else:
             mean, var = running_mean, running_var
