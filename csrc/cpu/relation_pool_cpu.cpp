@@ -9,8 +9,10 @@
 #include <ATen/ops/from_blob.h>
 #include <torch/library.h>
 
+#include <array>
 #include <vector>
 
+#include "common/pair_rows.h"
 #include "cpu/relation_pool_bodies.h"
 #include "ops/relation_pool.h"
 
@@ -36,8 +38,21 @@ template <class Row>
 std::vector<Row> pair_rows(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& d) {
   const auto va = host_doubles(a), vb = host_doubles(b), vc = host_doubles(c), vd = host_doubles(d);
   std::vector<Row> out(vc.size());
-  for (size_t k = 0; k < out.size(); ++k) out[k] = Row{va[2 * k], vb[2 * k], va[2 * k + 1], vb[2 * k + 1], vc[k], vd[k]};
+  for (size_t k = 0; k < out.size(); ++k) out[k] = load_pair_row<Row>(va.data(), vb.data(), vc.data(), vd.data(), k);
   return out;
+}
+
+// The inverse: four tensors from the rows of every pair, each row given by
+// row_of(k) as its six values (see common/pair_rows.h).
+template <class RowOf>
+std::tuple<Tensor, Tensor, Tensor, Tensor> pair_tensors(int64_t C, const at::TensorOptions& options,
+                                                        const RowOf& row_of) {
+  std::vector<double> a(2 * C), b(2 * C), c(C), d(C);
+  for (int64_t k = 0; k < C; ++k) {
+    const std::array<double, 6> r = row_of(k);
+    store_pair_row(a.data(), b.data(), c.data(), d.data(), k, r[0], r[1], r[2], r[3], r[4], r[5]);
+  }
+  return {tensor_from(a, options), tensor_from(b, options), tensor_from(c, options), tensor_from(d, options)};
 }
 
 std::vector<PairParams> read_params(const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
@@ -51,22 +66,6 @@ std::vector<PairStatsIn> read_stats(const Tensor& mean1, const Tensor& var1, con
 void check_cpu_dtype(const char* op, const Tensor& x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
               ": on CPU x must be float32 or float64, got ", x.scalar_type());
-}
-
-// mean1, var1 (2C) and mean2, var2 (C) as tensors.
-std::tuple<Tensor, Tensor, Tensor, Tensor> stats_tensors(const std::vector<PairStatsIn>& st,
-                                                         const at::TensorOptions& options) {
-  const size_t C = st.size();
-  std::vector<double> m1(2 * C), v1(2 * C), m2(C), v2(C);
-  for (size_t k = 0; k < C; ++k) {
-    m1[2 * k] = st[k].mean_a;
-    m1[2 * k + 1] = st[k].mean_b;
-    v1[2 * k] = st[k].var_a;
-    v1[2 * k + 1] = st[k].var_b;
-    m2[k] = st[k].mean_p;
-    v2[k] = st[k].var_p;
-  }
-  return {tensor_from(m1, options), tensor_from(v1, options), tensor_from(m2, options), tensor_from(v2, options)};
 }
 
 PairGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
@@ -102,27 +101,31 @@ std::vector<PairStatsIn> batch_stats(const PairItems<T>& items, const PairPointe
   return out;
 }
 
-template <class Body, typename T>
-void run_elementwise(const PairItems<T>& items, const PairPointers<T>& p, const std::vector<T>& coeffs, bool relu) {
+// Runs a coefficient-driven body over every item; after(it, body, acc) then
+// sees the item's accumulators.
+template <class Body, typename T, class After>
+void run_with_coeffs(const PairItems<T>& items, const PairPointers<T>& p, const std::vector<T>& coeffs, bool relu,
+                     const After& after) {
   items.parallel([&](const PairItem& it) {
     Body body;
     body.relu_out = relu;
     body.c.load_for(items, it, coeffs.data());
     ItemAcc<T, Body> acc;
     run_item(items, it, p, body, acc);
+    after(it, body, acc);
   });
+}
+
+template <class Body, typename T>
+void run_elementwise(const PairItems<T>& items, const PairPointers<T>& p, const std::vector<T>& coeffs, bool relu) {
+  run_with_coeffs<Body>(items, p, coeffs, relu, [](const PairItem&, const Body&, const ItemAcc<T, Body>&) {});
 }
 
 template <class Body, typename T>
 std::vector<PairGradSums> run_grad_sums(const PairItems<T>& items, const PairPointers<T>& p,
                                         const std::vector<T>& coeffs, bool relu) {
   std::vector<PairGradSums> parts(items.geo.C * items.parts());
-  items.parallel([&](const PairItem& it) {
-    Body body;
-    body.relu_out = relu;
-    body.c.load_for(items, it, coeffs.data());
-    ItemAcc<T, Body> acc;
-    run_item(items, it, p, body, acc);
+  run_with_coeffs<Body>(items, p, coeffs, relu, [&](const PairItem& it, const Body& body, const ItemAcc<T, Body>& acc) {
     store_parts(items, it, body, acc, parts.data());
   });
   return parts;
@@ -157,7 +160,12 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     }
     run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
   });
-  Stats4 out = use_batch_stats ? stats_tensors(st, weight1.options())
+  Stats4 out = use_batch_stats ? pair_tensors(shape.C, weight1.options(),
+                                              [&](int64_t k) {
+                                                const PairStatsIn& r = st[k];
+                                                return std::array<double, 6>{r.mean_a, r.var_a, r.mean_b,
+                                                                             r.var_b, r.mean_p, r.var_p};
+                                              })
                                : Stats4{mean1->clone(), var1->clone(), mean2->clone(), var2->clone()};
   return {y, std::get<0>(out), std::get<1>(out), std::get<2>(out), std::get<3>(out)};
 }
@@ -215,17 +223,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
     }
   });
 
-  std::vector<double> gw1(2 * shape.C), gb1(2 * shape.C), gw2(shape.C), gb2(shape.C);
-  for (int64_t k = 0; k < shape.C; ++k) {
-    gw1[2 * k] = grads[k].g1a;
-    gw1[2 * k + 1] = grads[k].g1b;
-    gb1[2 * k] = grads[k].b1a;
-    gb1[2 * k + 1] = grads[k].b1b;
-    gw2[k] = grads[k].g2;
-    gb2[k] = grads[k].b2;
-  }
-  const auto opts = weight1.options();
-  return {dx, tensor_from(gw1, opts), tensor_from(gb1, opts), tensor_from(gw2, opts), tensor_from(gb2, opts)};
+  const auto g = pair_tensors(shape.C, weight1.options(), [&](int64_t k) {
+    const PairGrads& r = grads[k];
+    return std::array<double, 6>{r.g1a, r.b1a, r.g1b, r.b1b, r.g2, r.b2};
+  });
+  return {dx, std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g)};
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 
+#include "common/pair_rows.h"
 #include "common/relation_pointwise.h"
 #include "cuda/relation_pool_kernels.h"
 
@@ -173,22 +174,14 @@ __device__ void write_apply_coeffs(int64_t k, int64_t C, const PairStatsIn& s, c
   for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
 
-// Per-pair rows {a[2k], b[2k], a[2k+1], b[2k+1], c[k], d[k]}: BN parameters
-// (PairParams) and statistics (PairStatsIn) share this layout.
-template <class Row, typename P>
-__device__ __forceinline__ Row pair_row(const P* a, const P* b, const P* c, const P* d, int64_t k) {
-  return Row{static_cast<double>(a[2 * k]), static_cast<double>(b[2 * k]), static_cast<double>(a[2 * k + 1]),
-             static_cast<double>(b[2 * k + 1]), static_cast<double>(c[k]), static_cast<double>(d[k])};
-}
-
 template <typename P>
 __device__ __forceinline__ PairParams params_of(const P* w1, const P* b1, const P* w2, const P* b2, int64_t k) {
-  return pair_row<PairParams>(w1, b1, w2, b2, k);
+  return load_pair_row<PairParams>(w1, b1, w2, b2, k);
 }
 
 template <typename P>
 __device__ __forceinline__ PairStatsIn stats_of(const P* m1, const P* v1, const P* m2, const P* v2, int64_t k) {
-  return pair_row<PairStatsIn>(m1, v1, m2, v2, k);
+  return load_pair_row<PairStatsIn>(m1, v1, m2, v2, k);
 }
 
 // One block per pair.
@@ -202,12 +195,7 @@ __global__ void __launch_bounds__(kFinalizeThreads) stats_finalize_kernel(
   if (threadIdx.x != 0) return;
   const PairParams w = params_of(w1, b1, w2, b2, k);
   const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
-  mean1[2 * k] = static_cast<P>(s.mean_a);
-  mean1[2 * k + 1] = static_cast<P>(s.mean_b);
-  var1[2 * k] = static_cast<P>(s.var_a);
-  var1[2 * k + 1] = static_cast<P>(s.var_b);
-  mean2[k] = static_cast<P>(s.mean_p);
-  var2[k] = static_cast<P>(s.var_p);
+  store_pair_row(mean1, var1, mean2, var2, k, s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p);
   write_apply_coeffs<P, A>(k, C, PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p}, w, eps,
                            coeffs);
 }
@@ -322,12 +310,7 @@ __global__ void __launch_bounds__(kFinalizeThreads) grads_finalize_kernel(
   const PairGrads gr =
       relation_grads_and_dx_coeffs(sums, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, count,
                                    batch_stats, c);
-  gw1[2 * k] = static_cast<P>(gr.g1a);
-  gw1[2 * k + 1] = static_cast<P>(gr.g1b);
-  gb1[2 * k] = static_cast<P>(gr.b1a);
-  gb1[2 * k + 1] = static_cast<P>(gr.b1b);
-  gw2[k] = static_cast<P>(gr.g2);
-  gb2[k] = static_cast<P>(gr.b2);
+  store_pair_row(gw1, gb1, gw2, gb2, k, gr.g1a, gr.b1a, gr.g1b, gr.b1b, gr.g2, gr.b2);
   if (batch_stats)
     for (int j = kE; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }

@@ -21,6 +21,7 @@ Test hook: when the environment variable ``SMARTOPS_TEST_SAVE_DELAY`` is set
 that long before the rename, so that a test can kill the process in the
 middle of a save. It is meant for tests only.
 """
+import contextlib
 import glob
 import os
 import shutil
@@ -63,13 +64,29 @@ def _temp_in(folder, name):
     return fd, tmp
 
 
-def atomic_save(obj, path):
-    """torch.save(obj) to `path` atomically (see the module doc)."""
-    path = os.fspath(path)
+@contextlib.contextmanager
+def _replacing(path):
+    """Yields (fd, name) of a new temporary file beside `path`; when the block
+    succeeds the file replaces `path` atomically, when it fails it is removed."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = _temp_in(folder, os.path.basename(path))
     try:
+        yield fd, tmp
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_save(obj, path):
+    """torch.save(obj) to `path` atomically (see the module doc)."""
+    path = os.fspath(path)
+    with _replacing(path) as (fd, tmp):
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -79,24 +96,14 @@ def atomic_save(obj, path):
             print("%s: %s complete, sleeping %ss before renaming it to %s" % (TEST_DELAY_ENV, tmp, delay, path),
                   flush=True)
             time.sleep(float(delay))
-        os.replace(tmp, path)
-        _fsync_dir(folder)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 
 def atomic_copy(src, dst):
     """Makes `dst` a copy of `src` atomically (a hard link when the file
     system allows it, else a byte copy), through a temporary file."""
-    folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = _temp_in(folder, os.path.basename(dst))
-    os.close(fd)
-    try:
+    with _replacing(dst) as (fd, tmp):
+        os.close(fd)
         os.unlink(tmp)
         try:
             os.link(src, tmp)
@@ -104,14 +111,6 @@ def atomic_copy(src, dst):
             shutil.copyfile(src, tmp)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        os.replace(tmp, dst)
-        _fsync_dir(folder)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return dst
 
 
