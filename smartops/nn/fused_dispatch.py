@@ -27,7 +27,8 @@ def use_fused(fused, op, x, owner):
     device = x.device.type
     # Under autocast the ops' autocast kernels cast their inputs (on CPU the
     # relation op upcasts a bfloat16 input to float32).
-    dtype_ok = x.dtype in _extension.KERNEL_DTYPES.get(device, ()) or torch.is_autocast_enabled(device)
+    kernel_dtypes = _extension.KERNEL_DTYPES.get(device)
+    dtype_ok = kernel_dtypes is not None and (x.dtype in kernel_dtypes or torch.is_autocast_enabled(device))
     if _extension.has_kernel(op, device) and dtype_ok:
         return True
     reason = (op, device, x.dtype)
