@@ -98,7 +98,7 @@ setup(
     packages=find_packages(include=["smartops", "smartops.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "av", "ninja", "pybind11"],
-    extras_require={"test": ["pytest", "pytest-benchmark"]},
+    extras_require={"test": ["pytest", "pytest-benchmark"], "plot": ["matplotlib"]},
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension},
     entry_points={"console_scripts": [
@@ -106,6 +106,7 @@ setup(
         "smartops-eval = smartops.eval:main",
         "smartops-finetune = smartops.finetune:main",
         "smartops-predict = smartops.predict:main",
+        "smartops-plot = smartops.plot:main",
     ]},
     zip_safe=False,
 )
