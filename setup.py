@@ -107,6 +107,7 @@ setup(
         "smartops-finetune = smartops.finetune:main",
         "smartops-predict = smartops.predict:main",
         "smartops-plot = smartops.plot:main",
+        "smartops-convert-caffe = smartops.convert_caffe:main",
     ]},
     zip_safe=False,
 )
