@@ -98,7 +98,10 @@ setup(
     packages=find_packages(include=["smartops", "smartops.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "av", "ninja", "pybind11"],
-    extras_require={"test": ["pytest", "pytest-benchmark"], "plot": ["matplotlib"]},
+    extras_require={"test": ["pytest", "pytest-benchmark"], "plot": ["matplotlib"],
+                    # JPEG rawframes and optical flow (TV-L1 is in the contrib build)
+                    "rawframes": ["opencv-contrib-python-headless"],
+                    "flow": ["opencv-contrib-python-headless"]},
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExtension},
     entry_points={"console_scripts": [
@@ -107,6 +110,7 @@ setup(
         "smartops-finetune = smartops.finetune:main",
         "smartops-predict = smartops.predict:main",
         "smartops-plot = smartops.plot:main",
+        "smartops-extract = smartops.extract:main",
         "smartops-convert-caffe = smartops.convert_caffe:main",
     ]},
     zip_safe=False,
