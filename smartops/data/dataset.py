@@ -144,6 +144,9 @@ class VideoDataset(Dataset):
         seek_gap, decode_threads: see :func:`smartops.data.decode.read_frames`.
     """
 
+    #: channels of a frame; subclasses with other frames (optical flow: 2) change it
+    channels = 3
+
     def __init__(
         self,
         annotations: Union[str, os.PathLike],
@@ -177,9 +180,10 @@ class VideoDataset(Dataset):
         if num_segments < 1 or num_clips < 1:
             raise ValueError("num_segments and num_clips must be >= 1")
         transforms.fixed_crop_boxes(crop_size, crop_size, crop_size, num_crops)  # validates
-        if mean is not None and len(mean) != 3 or std is not None and len(std) != 3:
-            raise ValueError("mean and std must have 3 values (R, G, B)")
-        self.records, self.class_index = load_annotations(
+        c = self.channels
+        if mean is not None and len(mean) != c or std is not None and len(std) != c:
+            raise ValueError("mean and std must have %d values (one per channel)" % c)
+        self.records, self.class_index = self._load_records(
             annotations, root=root, format=format, mode=mode, split=split,
             class_names=class_index)
         if not self.records:
@@ -210,6 +214,16 @@ class VideoDataset(Dataset):
         weakref.finalize(self, _remove_dir, state, os.getpid())
         self._log = _SharedLog(state)
 
+    def _load_records(self, annotations, **kwargs):
+        """(records, class index) of ``annotations``; subclasses reading other
+        layouts (frame folders) override it."""
+        return load_annotations(annotations, **kwargs)
+
+    def _hflip(self, clip: torch.Tensor) -> torch.Tensor:
+        """Mirror a (T, H, W, C) uint8 clip; subclasses whose channels change
+        meaning under a mirror (optical flow's x) override it."""
+        return transforms.hflip(clip)
+
     # ------------------------------------------------------------------ info
     def __len__(self) -> int:
         return len(self.records)
@@ -235,10 +249,10 @@ class VideoDataset(Dataset):
     def item_shape(self) -> Tuple[int, ...]:
         s, t = self.crop_size, self.clip_len
         if self.mode == "test":
-            return (self.num_views, 3, t, s, s)
+            return (self.num_views, self.channels, t, s, s)
         if self.num_segments > 1:
-            return (self.num_segments, 3, t, s, s)
-        return (3, t, s, s)
+            return (self.num_segments, self.channels, t, s, s)
+        return (self.channels, t, s, s)
 
     def item_bytes(self) -> int:
         """Bytes of one item's clip tensor (float32)."""
@@ -323,14 +337,15 @@ class VideoDataset(Dataset):
         else:
             x = transforms.crop(x, transforms.center_crop_box(h, w, size))
         if self.mode == "train" and self.flip and rng.random() < 0.5:
-            x = transforms.hflip(x)
+            x = self._hflip(x)
         return x.reshape(s, t, *x.shape[1:])
 
     def _test_views(self, clips: torch.Tensor) -> torch.Tensor:
         """(K, T, H, W, 3) uint8 -> (K * num_crops, T, s, s, 3) uint8."""
         views = []
         for clip in clips:
-            views.extend(transforms.test_crop_views(clip, self.crop_size, self.num_crops))
+            views.extend(transforms.test_crop_views(clip, self.crop_size, self.num_crops,
+                                                    flip=self._hflip))
         return torch.stack(views)
 
     def _finish(self, views: torch.Tensor) -> torch.Tensor:
@@ -407,7 +422,8 @@ class VideoDataset(Dataset):
                 self.records[index].path, self._bad.get(self.records[index].path, "")))
         pending: List[torch.Tensor] = []
         for clip in clips:
-            pending.extend(transforms.test_crop_views(clip, self.crop_size, self.num_crops))
+            pending.extend(transforms.test_crop_views(clip, self.crop_size, self.num_crops,
+                                                      flip=self._hflip))
             while len(pending) >= chunk_size:
                 yield transforms.to_float(torch.stack(pending[:chunk_size]), self.mean, self.std)
                 pending = pending[chunk_size:]

@@ -137,12 +137,14 @@ def fixed_crop_boxes(height: int, width: int, size: int, num_crops: int) -> List
     raise ValueError("num_crops must be 1, 2, 3, 5 or 10, got %r" % (num_crops,))
 
 
-def test_crop_views(video: torch.Tensor, size: int, num_crops: int) -> List[torch.Tensor]:
-    """The ``num_crops`` uint8 (T, size, size, C) views of one clip."""
+def test_crop_views(video: torch.Tensor, size: int, num_crops: int,
+                    flip=hflip) -> List[torch.Tensor]:
+    """The ``num_crops`` uint8 (T, size, size, C) views of one clip; ``flip``
+    mirrors a view (optical flow also negates its x channel)."""
     views = []
     for box, flipped in fixed_crop_boxes(video.shape[1], video.shape[2], size, num_crops):
         v = crop(video, box)
-        views.append(hflip(v) if flipped else v)
+        views.append(flip(v) if flipped else v)
     return views
 
 
