@@ -1,12 +1,14 @@
 // CUDA implementation of smartops::relation_pool and its backward: checks,
 // allocation and dtype dispatch; the kernels are in relation_pool_kernels.cu.
+// Registered for the CUDA key in cuda/registration.cpp (the CPU emulation in
+// tests/cuda_emulation compiles this file unchanged and registers it there).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#include "cuda/relation_pool_cuda.h"
 
 #include <type_traits>
 
@@ -41,6 +43,8 @@ Tensor workspace(int64_t count, const Tensor& like) {
 
 template <typename T>
 using ParamOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+}  // namespace
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
     const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
@@ -119,13 +123,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cuda(
         reinterpret_cast<PairGradSums*>(sums.data_ptr()), coeffs.data_ptr(), device, stream);
   });
   return {dx, gw1, gb1, gw2, gb2};
-}
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(smartops, CUDA, m) {
-  m.impl("relation_pool", &relation_pool_cuda);
-  m.impl("relation_pool_backward", &relation_pool_backward_cuda);
 }
 
 }  // namespace cuda

@@ -17,6 +17,7 @@
 
 #include "common/pair_rows.h"
 #include "common/relation_pointwise.h"
+#include "cuda/launch.h"
 #include "cuda/relation_pool_kernels.h"
 
 namespace smartops {
@@ -34,15 +35,12 @@ struct AccType<double> {
   using type = double;
 };
 
+// Asked on every launch, not cached: cudaDeviceGetAttribute is a cheap
+// driver query, and the CPU emulation changes the SM count between calls.
 int sm_count(int device) {
-  static int cache[128] = {0};
-  if (device < 0 || device >= 128) return 132;
-  if (cache[device] == 0) {
-    int n = 0;
-    C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    cache[device] = n > 0 ? n : 1;
-  }
-  return cache[device];
+  int n = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  return n > 0 ? n : 1;
 }
 
 Launch launch_for(const RelationGeometry& g, int device) {
@@ -88,11 +86,11 @@ template <typename R, typename Combine>
 __device__ __forceinline__ void block_reduce_to_parts(R* shared, const R& value, const Lane& ln, const Launch& L,
                                                       int64_t C, R* __restrict__ parts, Combine combine) {
   shared[threadIdx.x] = value;
-  __syncthreads();
+  SMARTOPS_SYNCTHREADS(1);
   for (int step = L.rows / 2; step > 0; step /= 2) {
     if (ln.r < step && ln.slot < L.pairs_per_block)
       shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step * r_stride(L)]);
-    __syncthreads();
+    SMARTOPS_SYNCTHREADS(2);
   }
   if (ln.r == 0 && ln.slot < L.pairs_per_block && ln.k < C) parts[ln.k * gridDim.x + blockIdx.x] = shared[threadIdx.x];
 }
@@ -106,10 +104,10 @@ __device__ __forceinline__ R reduce_parts(const R* __restrict__ parts, int npart
   if (threadIdx.x >= nparts) acc = R{};
   for (int j = threadIdx.x + blockDim.x; j < nparts; j += blockDim.x) acc = combine(acc, parts[k * nparts + j]);
   shared[threadIdx.x] = acc;
-  __syncthreads();
+  SMARTOPS_SYNCTHREADS(3);
   for (int step = blockDim.x / 2; step > 0; step /= 2) {
     if (threadIdx.x < step) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + step]);
-    __syncthreads();
+    SMARTOPS_SYNCTHREADS(4);
   }
   return shared[0];
 }
@@ -327,9 +325,9 @@ void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* 
                     cudaStream_t stream) {
   using A = typename AccType<T>::type;
   const Launch L = launch_for(g, device);
-  stats_partial_kernel<T><<<grid_of(L), kThreads, 0, stream>>>(x, g, L, moments);
+  SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, stats_partial_kernel<T>)(x, g, L, moments);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  stats_finalize_kernel<P, A><<<static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream>>>(
+  SMARTOPS_LAUNCH(static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream, stats_finalize_kernel<P, A>)(
       moments, static_cast<int>(L.grid_x), w1, b1, w2, b2, g.C, eps, mean1, var1, mean2, var2, static_cast<A*>(coeffs));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -339,8 +337,8 @@ void relation_apply_coeffs_from_stats(const P* w1, const P* b1, const P* w2, con
                                       const P* var1, const P* mean2, const P* var2, int64_t C, double eps,
                                       void* coeffs, cudaStream_t stream) {
   using A = typename AccType<P>::type;  // P is float or double, as the accumulation type
-  apply_coeffs_kernel<P, A><<<pair_blocks(C), kFinalizeThreads, 0, stream>>>(w1, b1, w2, b2, mean1, var1, mean2,
-                                                                           var2, C, eps, static_cast<A*>(coeffs));
+  SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, apply_coeffs_kernel<P, A>)(
+      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, static_cast<A*>(coeffs));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -349,7 +347,7 @@ void relation_apply(const T* x, T* y, const void* coeffs, const RelationGeometry
                     cudaStream_t stream) {
   using A = typename AccType<T>::type;
   const Launch L = launch_for(g, device);
-  apply_kernel<T><<<grid_of(L), kThreads, 0, stream>>>(x, y, static_cast<const A*>(coeffs), g, L, relu);
+  SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, apply_kernel<T>)(x, y, static_cast<const A*>(coeffs), g, L, relu);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -362,22 +360,22 @@ void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b
   A* c = static_cast<A*>(coeffs);
   const Launch L = launch_for(g, device);
   const double count = static_cast<double>(g.N * g.S);
-  backward_coeffs_kernel<P, A><<<pair_blocks(g.C), kFinalizeThreads, 0, stream>>>(w1, b1, w2, b2, mean1, var1, mean2,
-                                                                                var2, g.C, eps, count, c);
+  SMARTOPS_LAUNCH(pair_blocks(g.C), kFinalizeThreads, 0, stream, backward_coeffs_kernel<P, A>)(
+      w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (batch_stats) {
-    backward_kernel<T, false, true><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, false, true>)(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   } else {
-    backward_kernel<T, true, true><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, true, true>)(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  grads_finalize_kernel<P, A><<<static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream>>>(
+  SMARTOPS_LAUNCH(static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream, grads_finalize_kernel<P, A>)(
       sums, static_cast<int>(L.grid_x), w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, batch_stats, gw1,
       gb1, gw2, gb2, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (batch_stats) {
-    backward_kernel<T, true, false><<<grid_of(L), kThreads, 0, stream>>>(grad, x, dx, c, g, L, relu, sums);
+    SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, true, false>)(grad, x, dx, c, g, L, relu, sums);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 }
