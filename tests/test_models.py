@@ -446,7 +446,7 @@ def test_wrong_number_of_classes():
 # ---------------------------------------------------------------- registry and errors
 
 def test_registry():
-    assert list_models() == NAMES
+    assert list_models() == NAMES + ["c3d_resnet18_caffe", "artnet_resnet18_caffe"]  # Table 2, then the released nets
     assert isinstance(get_model("artnet_resnet18", variant="s", **SMALL).stem, SMART)
     assert isinstance(get_model("relation_resnet18", **SMALL).layer1[0].conv2, RelationBlock)  # default "d"
     assert isinstance(relation_resnet18("s", **SMALL).layer1[0].conv2, nn.Sequential)

@@ -5,6 +5,7 @@ Every builder takes the keyword arguments of VideoResNet: num_classes=400,
 dropout=0.2, in_channels=3 (2 for optical flow), width=1.0 (channel
 multiplier), fused="auto", zero_init_residual=False, temporal_stride=2.
 """
+from smartops.models.caffe_release import artnet_resnet18_caffe, c3d_resnet18_caffe
 from smartops.models.resnet3d import VideoResNet
 
 C3D = ("conv3d", "conv3d")
@@ -74,7 +75,7 @@ def _with_variant(builder, variant):
     return build
 
 
-# name -> builder; the names of Table 2, in its order.
+# name -> builder; the names of Table 2, in its order, then the released networks.
 MODELS = {
     "c2d_resnet18": c2d_resnet18,
     "c3d_resnet18": c3d_resnet18,
@@ -83,13 +84,17 @@ MODELS = {
     "relation_resnet18_d": _with_variant(relation_resnet18, "d"),
     "artnet_resnet18_s": _with_variant(artnet_resnet18, "s"),
     "artnet_resnet18_d": _with_variant(artnet_resnet18, "d"),
+    # the authors' released Kinetics networks (smartops-convert-caffe loads their weights)
+    "c3d_resnet18_caffe": c3d_resnet18_caffe,
+    "artnet_resnet18_caffe": artnet_resnet18_caffe,
 }
 # Also accepted by get_model (with an optional variant= keyword); not listed.
 ALIASES = {"relation_resnet18": relation_resnet18, "artnet_resnet18": artnet_resnet18}
 
 
 def list_models():
-    """Names get_model accepts: the seven networks of the paper's Table 2."""
+    """Names get_model accepts: the seven networks of the paper's Table 2 and the
+    two released ones (c3d_resnet18_caffe, artnet_resnet18_caffe)."""
     return list(MODELS)
 
 

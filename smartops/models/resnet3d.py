@@ -99,75 +99,36 @@ def _stage_kinds(stage_kinds):
     return kinds
 
 
-class VideoResNet(nn.Module):
-    """The paper's ResNet family (Table 1) on a 16 x 112 x 112 clip.
+def check_network_args(fused, num_classes, dropout, in_channels, width, temporal_stride):
+    """Clear errors for the keyword arguments every network builder takes."""
+    check_fused_arg(fused)
+    if not width > 0:
+        raise ValueError("width must be positive, got %r" % (width,))
+    if temporal_stride not in (1, 2):
+        raise ValueError("temporal_stride must be 1 or 2, got %r" % (temporal_stride,))
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError("dropout must be in [0, 1), got %r" % (dropout,))
+    if int(num_classes) < 1 or int(in_channels) < 1:
+        raise ValueError("num_classes and in_channels must be positive, got %r and %r" % (num_classes, in_channels))
 
-    Args:
-        layers: basic blocks per stage, (2, 2, 2, 2) for ResNet-18, (3, 4, 6, 3) for ResNet-34.
-        stem_kind: unit kind of conv1 (kernel 3 x 7 x 7, or 1 x 7 x 7 for "conv2d").
-        stage_kinds: for each of the 4 stages, (kind of the first conv, kind of the second
-            conv) of its blocks.
-        num_classes: outputs of fc (400 for Kinetics).
-        dropout: dropout probability before fc (0.2 in the paper).
-        in_channels: 3 for RGB, 2 for optical flow (x, y).
-        width: channel multiplier: stages get round(64 * width), ... channels, rounded to
-            even numbers (width=0.125 gives 8, 16, 32, 64: small enough for a CPU).
-        fused: True / False / "auto", passed to every SMART and RelationBlock; flip it
-            later with `smartops.models.set_fused(model, value)`.
-        zero_init_residual: zero the weight of the last BN of every residual branch, so
-            that each block starts as the identity.
-        temporal_stride: the stride in T of conv1 and of the downsampling blocks (2, as in
-            Table 1; 1 keeps every frame up to the pooling).
 
-    State dicts: `load_state_dict(..., reset_head=True)` loads everything but fc (kept as
-    initialised), for fine-tuning on another number of classes; without it, a checkpoint
-    whose fc has another number of classes raises a ValueError naming both counts.
+class VideoClassifier(nn.Module):
+    """What every network here shares after its trunk: global average pool,
+    dropout, fc; resetting the head; state-dict loading with a checked head.
+
+    Subclasses build their trunk, call `_make_head(features, num_classes,
+    dropout)` and define `trunk(x)` (the last feature map).
     """
 
-    def __init__(self, layers=(2, 2, 2, 2), stem_kind="conv3d", stage_kinds=(("conv3d", "conv3d"),) * 4,
-                 num_classes=400, dropout=0.2, in_channels=3, width=1.0, fused="auto", zero_init_residual=False,
-                 temporal_stride=2):
-        super().__init__()
-        check_fused_arg(fused)
-        if len(layers) != 4 or any(int(n) < 1 for n in layers):
-            raise ValueError("layers must give 4 positive block counts, got %r" % (layers,))
-        if stem_kind not in UNIT_KINDS:
-            raise ValueError("unknown unit kind %r; expected one of %s" % (stem_kind, ", ".join(UNIT_KINDS)))
-        stage_kinds = _stage_kinds(stage_kinds)
-        if not width > 0:
-            raise ValueError("width must be positive, got %r" % (width,))
-        if temporal_stride not in (1, 2):
-            raise ValueError("temporal_stride must be 1 or 2, got %r" % (temporal_stride,))
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError("dropout must be in [0, 1), got %r" % (dropout,))
-        if int(num_classes) < 1 or int(in_channels) < 1:
-            raise ValueError("num_classes and in_channels must be positive, got %r and %r"
-                             % (num_classes, in_channels))
-        self.num_classes, self.in_channels, self.width = int(num_classes), int(in_channels), width
-        self.layers, self.stem_kind, self.stage_kinds = tuple(int(n) for n in layers), stem_kind, stage_kinds
-        channels = [scaled_channels(c, width) for c in STAGE_CHANNELS]
-        down = (temporal_stride, 2, 2)
-
-        self.stem = make_unit(stem_kind, self.in_channels, channels[0], (3, 7, 7), down, relu=True, fused=fused)
-        prev = channels[0]
-        for i, (n, c, kinds) in enumerate(zip(self.layers, channels, stage_kinds)):
-            blocks = []
-            for j in range(n):
-                stride = down if (i > 0 and j == 0) else (1, 1, 1)
-                blocks.append(BasicBlock(prev, c, stride, kinds, fused))
-                prev = c
-            setattr(self, "layer%d" % (i + 1), nn.Sequential(*blocks))
+    def _make_head(self, features, num_classes, dropout):
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(prev, self.num_classes)
-        init_weights(self, zero_init_residual)
+        self.fc = nn.Linear(features, num_classes)
         self._register_load_state_dict_pre_hook(_check_head, with_module=True)
 
     def features(self, x):
         """(N, C, T, H, W) -> pooled features (N, 512 * width)."""
-        x = self.stem(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.avgpool(x).flatten(1)
+        return self.avgpool(self.trunk(x)).flatten(1)
 
     def forward(self, x):
         return self.fc(self.dropout(self.features(x)))
@@ -197,6 +158,62 @@ class VideoResNet(nn.Module):
             raise RuntimeError("Error(s) in loading state_dict for %s (reset_head=True): missing keys %s, "
                                "unexpected keys %s" % (type(self).__name__, missing, result.unexpected_keys))
         return result
+
+
+class VideoResNet(VideoClassifier):
+    """The paper's ResNet family (Table 1) on a 16 x 112 x 112 clip.
+
+    Args:
+        layers: basic blocks per stage, (2, 2, 2, 2) for ResNet-18, (3, 4, 6, 3) for ResNet-34.
+        stem_kind: unit kind of conv1 (kernel 3 x 7 x 7, or 1 x 7 x 7 for "conv2d").
+        stage_kinds: for each of the 4 stages, (kind of the first conv, kind of the second
+            conv) of its blocks.
+        num_classes: outputs of fc (400 for Kinetics).
+        dropout: dropout probability before fc (0.2 in the paper).
+        in_channels: 3 for RGB, 2 for optical flow (x, y).
+        width: channel multiplier: stages get round(64 * width), ... channels, rounded to
+            even numbers (width=0.125 gives 8, 16, 32, 64: small enough for a CPU).
+        fused: True / False / "auto", passed to every SMART and RelationBlock; flip it
+            later with `smartops.models.set_fused(model, value)`.
+        zero_init_residual: zero the weight of the last BN of every residual branch, so
+            that each block starts as the identity.
+        temporal_stride: the stride in T of conv1 and of the downsampling blocks (2, as in
+            Table 1; 1 keeps every frame up to the pooling).
+
+    State dicts: `load_state_dict(..., reset_head=True)` loads everything but fc (kept as
+    initialised), for fine-tuning on another number of classes; without it, a checkpoint
+    whose fc has another number of classes raises a ValueError naming both counts.
+    """
+
+    def __init__(self, layers=(2, 2, 2, 2), stem_kind="conv3d", stage_kinds=(("conv3d", "conv3d"),) * 4,
+                 num_classes=400, dropout=0.2, in_channels=3, width=1.0, fused="auto", zero_init_residual=False,
+                 temporal_stride=2):
+        super().__init__()
+        check_network_args(fused, num_classes, dropout, in_channels, width, temporal_stride)
+        if len(layers) != 4 or any(int(n) < 1 for n in layers):
+            raise ValueError("layers must give 4 positive block counts, got %r" % (layers,))
+        if stem_kind not in UNIT_KINDS:
+            raise ValueError("unknown unit kind %r; expected one of %s" % (stem_kind, ", ".join(UNIT_KINDS)))
+        stage_kinds = _stage_kinds(stage_kinds)
+        self.num_classes, self.in_channels, self.width = int(num_classes), int(in_channels), width
+        self.layers, self.stem_kind, self.stage_kinds = tuple(int(n) for n in layers), stem_kind, stage_kinds
+        channels = [scaled_channels(c, width) for c in STAGE_CHANNELS]
+        down = (temporal_stride, 2, 2)
+
+        self.stem = make_unit(stem_kind, self.in_channels, channels[0], (3, 7, 7), down, relu=True, fused=fused)
+        prev = channels[0]
+        for i, (n, c, kinds) in enumerate(zip(self.layers, channels, stage_kinds)):
+            blocks = []
+            for j in range(n):
+                stride = down if (i > 0 and j == 0) else (1, 1, 1)
+                blocks.append(BasicBlock(prev, c, stride, kinds, fused))
+                prev = c
+            setattr(self, "layer%d" % (i + 1), nn.Sequential(*blocks))
+        self._make_head(prev, self.num_classes, dropout)
+        init_weights(self, zero_init_residual)
+
+    def trunk(self, x):
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
 def _check_head(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):

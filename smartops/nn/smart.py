@@ -52,6 +52,8 @@ class SMART(nn.Module):
     relation:   Conv3d(in, out, (t, k, k), stride, padding) -> BN -> square
                 -> mean of adjacent channel pairs -> BN -> ReLU   (out / 2 channels)
     fusion:     concat -> 1x1x1 Conv3d(out + out / 2, out) -> BN -> ReLU
+                (reduce_bn=False: no BN there, `.bn` is None, as in the
+                authors' released Caffe networks)
 
     The appearance conv sees the frame at the centre of each relation window
     (its temporal padding is the relation's minus (t - 1) / 2; frames are
@@ -67,7 +69,7 @@ class SMART(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=None, bias=False, relu=True,
-                 fused="auto"):
+                 fused="auto", reduce_bn=True):
         super().__init__()
         if out_channels < 2 or out_channels % 2:
             raise ValueError("SMART: out_channels must be even and >= 2 (the relation branch pools adjacent "
@@ -88,7 +90,7 @@ class SMART(nn.Module):
         self.relation_conv = nn.Conv3d(in_channels, out_channels, kernel, stride, padding, bias=bias)
         self.relation_pool = RelationPool(out_channels, relu=True, fused=fused)
         self.reduce = nn.Conv3d(out_channels + out_channels // 2, out_channels, 1, bias=bias)
-        self.bn = nn.BatchNorm3d(out_channels)
+        self.bn = nn.BatchNorm3d(out_channels) if reduce_bn else None
 
     @property
     def fused(self):
@@ -109,12 +111,15 @@ class SMART(nn.Module):
         x_app = x[:, :, c:x.shape[2] - c] if c else x
         appearance = F.relu(self.appearance_bn(self.appearance_conv(x_app)))
         relation = self.relation_pool(self.relation_conv(x))
-        if use_fused(self.fused, "concat_reduce", x, type(self).__name__):
+        fused = use_fused(self.fused, "concat_reduce", x, type(self).__name__)
+        if fused:
             out = concat_reduce(appearance, relation, self.reduce.weight, self.reduce.bias)
-            if self.relu:  # keeps only its input for backward
+        else:
+            out = self.reduce(torch.cat([appearance, relation], dim=1))
+        if self.bn is not None:
+            if fused and self.relu:  # keeps only its input for backward
                 return batch_norm_relu(out, *batch_norm_args(self.bn))
-            return self.bn(out)
-        out = self.bn(self.reduce(torch.cat([appearance, relation], dim=1)))
+            out = self.bn(out)
         return F.relu(out) if self.relu else out
 
 
