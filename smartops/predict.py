@@ -107,6 +107,9 @@ def run(argv=None):
     model, config = model_from_checkpoint(ckpt, fused_arg(args.fused))
     model.to(device)
     names = ckpt[ClassIndex.KEY]
+    if ckpt.get("class_names_missing"):  # e.g. converted Caffe weights: the release ships labels only
+        print("note: %s has no class names: labels 0-%d are shown; convert it again with --classes FILE for names"
+              % (ckpt["path"], len(names) - 1), file=sys.stderr, flush=True)
     k = min(args.topk, len(names))
     with tempfile.TemporaryDirectory(prefix="smartops-predict-") as folder:
         ds = _dataset(args.videos, ckpt, args.clips, args.crops, folder)
