@@ -111,3 +111,13 @@ def shared_data():
     if not d.is_dir():
         pytest.skip("shared data folder not found at %s" % d)
     return d
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """{name: CorpusFile} of smartops.data.corpus (every codec/container
+    pair this PyAV can write; frame k shows k in binary blocks), written once
+    per test session."""
+    from smartops.data.corpus import write_corpus
+
+    return write_corpus(str(tmp_path_factory.mktemp("corpus")))

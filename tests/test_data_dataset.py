@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from smartops.data import BadVideoWarning, ClassIndex, DecodeError, VideoDataset
+from smartops.data.file_check import MissingVideoWarning
 
 MEAN = torch.tensor([123.0, 117.0, 104.0]).view(3, 1, 1, 1)
 
@@ -250,11 +251,12 @@ def test_bad_arguments(class_folders):
 @pytest.fixture
 def mixed_list(videos, tmp_path):
     entries = [(videos["index40"], 0), (videos["missing"], 1), (videos["short6"], 0),
-               (videos["empty"], 1), (videos["corrupt"], 0), (videos["index40"], 1)]
+               (videos["empty"], 1), (videos["corrupt"], 0), (videos["index40"], 0)]
     return list_file(tmp_path, entries)
 
 
 BAD = [1, 3, 4]
+MISSING = 1  # reported when the dataset is built, not when drawn
 
 
 def small(f, **kw):
@@ -263,7 +265,8 @@ def small(f, **kw):
 
 
 def test_train_replaces_bad_files_with_one_warning_each(mixed_list):
-    ds = small(mixed_list, mode="train")
+    with pytest.warns(MissingVideoWarning, match="1 of the 6 videos .* do not exist.*missing.mp4"):
+        ds = small(mixed_list, mode="train")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         for epoch in range(3):
@@ -273,28 +276,30 @@ def test_train_replaces_bad_files_with_one_warning_each(mixed_list):
                 assert clip.shape == (3, 4, 24, 24) and torch.isfinite(clip).all()
     bad = [x for x in w if issubclass(x.category, BadVideoWarning)]
     named = sorted(str(x.message).split()[2] for x in bad)
-    assert named == sorted(str(ds.records[i].path) for i in BAD)  # one per file
+    assert named == sorted(str(ds.records[i].path) for i in BAD if i != MISSING)  # one per file
     assert len(ds.bad_files) == 3
 
 
 def test_train_gives_up_after_bounded_retries(videos, tmp_path):
-    f = list_file(tmp_path, [(videos["missing"], 0), (videos["empty"], 0)])
+    f = list_file(tmp_path, [(videos["index40"], 0), (videos["empty"], 0), (videos["corrupt"], 0)])
     ds = small(f, max_retries=3)
+    ds.records = ds.records[1:]  # only bad files left
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(RuntimeError, match="after 4 tries.*missing.mp4"):
+        with pytest.raises(RuntimeError, match="after 4 tries.*empty.mp4"):
             ds[0]
 
 
 @pytest.mark.parametrize("mode", ["val", "test"])
 def test_eval_counts_skips(mixed_list, mode):
-    ds = small(mixed_list, mode=mode, num_clips=2, num_crops=2, return_info=True)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
+        ds = small(mixed_list, mode=mode, num_clips=2, num_crops=2, return_info=True)
         items = [ds[i] for i in range(len(ds))]
         items += [ds[i] for i in BAD]  # seen again: no new warning, counted once
     named = sorted(str(x.message).split()[2] for x in w if x.category is BadVideoWarning)
-    assert named == sorted(str(ds.records[i].path) for i in BAD)
+    assert named == sorted(str(ds.records[i].path) for i in BAD if i != MISSING)
+    assert [x.category for x in w].count(MissingVideoWarning) == 1
     items = items[: len(ds)]
     valid = [info["valid"] for _, _, info in items]
     assert [i for i, v in enumerate(valid) if not v] == BAD
@@ -311,7 +316,8 @@ def test_eval_counts_skips(mixed_list, mode):
 
 
 def test_eval_skips_aggregate_across_workers(mixed_list):
-    ds = small(mixed_list, mode="val", return_info=True)
+    with pytest.warns(MissingVideoWarning):
+        ds = small(mixed_list, mode="val", return_info=True)
     loader = DataLoader(ds, batch_size=2, num_workers=2, timeout=60)
     invalid = []
     for clip, label, info in loader:

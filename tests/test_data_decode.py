@@ -17,10 +17,10 @@ def test_probe_and_order(videos, fr, key):
     assert [fr.read_index(f) for f in frames] == list(range(40))
 
 
-def test_mkv_frame_count_falls_back(videos):
-    # mkv stores no frame count: duration * fps is used
+def test_mkv_frame_count_from_packets(videos):
+    # mkv stores no frame count: the packets are counted (demuxing only)
     info = probe_video(videos["index40_mkv"])
-    assert info.frames_source in ("duration", "count")
+    assert info.frames_source == "packets"
     assert info.num_frames == 40
 
 

@@ -39,6 +39,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .label_checks import check_duplicates, check_label_gaps, check_not_float
+
 __all__ = [
     "AnnotationError",
     "VideoRecord",
@@ -275,6 +277,9 @@ def parse_list(path: PathLike, root: str, class_names: Optional[Sequence[str]] =
     if not rows:
         raise AnnotationError("%s: no entries" % path)
 
+    for r in rows:
+        if _int(r[2]) is None:
+            check_not_float(r[2], r[3])
     numeric = all(_int(r[2]) is not None for r in rows)
     file_names = None  # names the file's own integer labels refer to
     side = os.path.join(os.path.dirname(path), "classes.txt")
@@ -288,6 +293,8 @@ def parse_list(path: PathLike, root: str, class_names: Optional[Sequence[str]] =
             if l < 0 or (known is not None and l >= known):
                 raise AnnotationError("%s: label %s out of range%s" % (
                     r[3], r[2], "" if known is None else " (%d classes)" % known))
+        if class_names is None and file_names is None:
+            check_label_gaps(labels, [r[3] for r in rows], path)
         if class_names is None:
             classes = ClassIndex(file_names if file_names is not None
                                  else [str(i) for i in range(max(labels) + 1)])
@@ -483,6 +490,15 @@ def parse_folders(path: PathLike, class_names=None) -> Tuple[List[VideoRecord], 
     return records, classes
 
 
+def resolve_root(annotations: PathLike, root: Optional[PathLike] = None) -> str:
+    """The folder video paths are relative to: ``root``, else the folder of
+    the annotation file, or the annotation folder itself."""
+    if root is not None:
+        return os.fspath(root)
+    path = os.fspath(annotations)
+    return path if os.path.isdir(path) else (os.path.dirname(path) or ".")
+
+
 def load_annotations(
     annotations: PathLike,
     root: Optional[PathLike] = None,
@@ -508,15 +524,16 @@ def load_annotations(
                          % (format, ", ".join(FORMATS)))
     if isinstance(class_names, ClassIndex):
         class_names = class_names.names
-    if root is None:
-        root = path if os.path.isdir(path) else (os.path.dirname(path) or ".")
-    root = os.fspath(root)
+    root = resolve_root(path, root)
     if format == "list":
-        return parse_list(path, root, class_names)
-    if format == "kinetics_csv":
-        return parse_kinetics_csv(path, root, class_names)
-    if format == "ucf101":
-        return parse_ucf101(path, root, mode, split, class_names)
-    if format == "hmdb51":
-        return parse_hmdb51(path, root, mode, split, class_names)
-    return parse_folders(path, class_names)
+        records, classes = parse_list(path, root, class_names)
+    elif format == "kinetics_csv":
+        records, classes = parse_kinetics_csv(path, root, class_names)
+    elif format == "ucf101":
+        records, classes = parse_ucf101(path, root, mode, split, class_names)
+    elif format == "hmdb51":
+        records, classes = parse_hmdb51(path, root, mode, split, class_names)
+    else:
+        records, classes = parse_folders(path, class_names)
+    check_duplicates([r.path for r in records], [r.label for r in records], [r.source for r in records])
+    return records, classes

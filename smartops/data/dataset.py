@@ -54,7 +54,9 @@ import torch
 from torch.utils.data import Dataset
 
 from . import decode, sampling, transforms
-from .annotations import AnnotationError, ClassIndex, VideoRecord, load_annotations
+from .annotations import AnnotationError, ClassIndex, VideoRecord, load_annotations, resolve_root
+from .file_check import check_files
+from .options import check_channel_values, check_frame_size, check_positive_int, check_scales
 
 __all__ = ["VideoDataset", "BadVideoWarning", "MODES"]
 
@@ -176,13 +178,19 @@ class VideoDataset(Dataset):
     ):
         if mode not in MODES:
             raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
-        sampling.clip_span(clip_len, frame_stride)  # validates
-        if num_segments < 1 or num_clips < 1:
-            raise ValueError("num_segments and num_clips must be >= 1")
+        sampling.clip_span(check_positive_int("clip_len", clip_len),
+                           check_positive_int("frame_stride", frame_stride))
+        self.crop_size = check_positive_int("crop_size", crop_size)
+        self.frame_size = check_frame_size(frame_size, self.crop_size)
+        self.num_segments = check_positive_int("num_segments", num_segments)
+        self.num_clips = check_positive_int("num_clips", num_clips)
         transforms.fixed_crop_boxes(crop_size, crop_size, crop_size, num_crops)  # validates
-        c = self.channels
-        if mean is not None and len(mean) != c or std is not None and len(std) != c:
-            raise ValueError("mean and std must have %d values (one per channel)" % c)
+        self.mean = check_channel_values("mean", mean, self.channels, positive=False)
+        self.std = check_channel_values("std", std, self.channels, positive=True)
+        self.scales = check_scales(scales)
+        self.max_retries = check_positive_int("max_retries", max_retries, minimum=0)
+        self.seek_gap = check_positive_int("seek_gap", seek_gap, minimum=0)
+        self.decode_threads = check_positive_int("decode_threads", decode_threads, minimum=0)
         self.records, self.class_index = self._load_records(
             annotations, root=root, format=format, mode=mode, split=split,
             class_names=class_index)
@@ -192,23 +200,15 @@ class VideoDataset(Dataset):
         self.mode = mode
         self.clip_len = int(clip_len)
         self.frame_stride = int(frame_stride)
-        self.num_segments = int(num_segments)
-        self.frame_size = frame_size
-        self.crop_size = int(crop_size)
         self.multiscale_crop = bool(multiscale_crop)
-        self.scales = tuple(scales)
         self.flip = bool(flip)
-        self.mean = None if mean is None else tuple(float(m) for m in mean)
-        self.std = None if std is None else tuple(float(s) for s in std)
-        self.num_clips = int(num_clips)
         self.num_crops = int(num_crops)
         self.seed = int(seed)
-        self.max_retries = int(max_retries)
         self.return_info = bool(return_info)
-        self.seek_gap = int(seek_gap)
-        self.decode_threads = int(decode_threads)
         self.epoch = 0
-        self._bad: Dict[str, str] = {}  # this process's known bad files
+        # missing files are reported here, once, and never drawn
+        missing = check_files(self.records, self.annotations, resolve_root(annotations, root))
+        self._bad: Dict[str, str] = {p: "FileNotFoundError: video file not found" for p in missing}
         self._skipped_here: set = set()
         state = tempfile.mkdtemp(prefix="smartops-data-")
         weakref.finalize(self, _remove_dir, state, os.getpid())
@@ -317,7 +317,7 @@ class VideoDataset(Dataset):
 
     def _decode(self, path: str, rng: np.random.Generator) -> torch.Tensor:
         """uint8 (clips, T, H, W, 3) of one video."""
-        info = decode.probe_video(path)
+        info = decode.probe_video(path, cache_folder=self._log.path)  # one index per file for all workers
         idx = self._frame_indices(info.num_frames, rng)
         frames = decode.read_frames(path, idx.reshape(-1), size=self.frame_size, info=info,
                                     seek_gap=self.seek_gap, threads=self.decode_threads)
