@@ -4,13 +4,17 @@ Build with ``pip install --no-build-isolation .`` (or ``-e .``) so that pip
 uses the torch already installed instead of fetching another one.
 
 Environment switches:
-  SMARTOPS_WITH_CUDA   "1" forces the CUDA kernels on (fails if torch has no
-                       CUDA or nvcc is missing), "0" forces them off; unset:
-                       built when torch has CUDA and nvcc is found.
+  SMARTOPS_WITH_CUDA   "1" forces the CUDA kernels on (fails, saying why, if
+                       torch has no CUDA or no usable toolkit is found), "0"
+                       forces them off; unset: built when both are there.
+  CUDA_HOME            the CUDA toolkit (default: found from nvcc on PATH,
+                       wrappers and links followed, or /usr/local/cuda*).
+  TORCH_CUDA_ARCH_LIST the GPU architectures (default: printed; see
+                       build_tools/cuda_toolkit.py).
   SMARTOPS_CPU_ARCH    value for -march= of the C++ kernels (default
                        "native"; "none" for a portable build, e.g. a wheel).
-  TORCH_CUDA_ARCH_LIST the GPU architectures to build for (torch's variable).
   SMARTOPS_DEBUG       "1" builds with -O0 -g.
+  MAX_JOBS             parallel compile jobs (torch's variable).
 """
 import glob
 import os
@@ -18,25 +22,46 @@ import sys
 
 from setuptools import find_packages, setup
 
-import torch
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
-
 ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+from build_tools.cuda_toolkit import default_arch_list, find_toolkit  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    # Under pip's build isolation (plain `pip install .`) torch is not in the
+    # build environment: we leave it out of [build-system].requires, as pip
+    # would fetch another torch (~3 GB) and build against that one.
+    sys.exit("smartops: torch is not importable in this build environment: install torch first, then build "
+             "with `pip install --no-build-isolation .` (or `-e .`) so that the extension matches the installed torch")
+
+SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def _cuda_requested():
-    flag = os.environ.get("SMARTOPS_WITH_CUDA", "").strip().lower()
-    torch_has_cuda = torch.version.cuda is not None
-    nvcc_found = CUDA_HOME is not None and os.path.exists(os.path.join(CUDA_HOME, "bin", "nvcc"))
-    if flag in ("1", "true", "yes", "on"):
-        if not torch_has_cuda:
-            sys.exit("smartops: SMARTOPS_WITH_CUDA=1 but this torch (%s) was built without CUDA" % torch.__version__)
-        if not nvcc_found:
-            sys.exit("smartops: SMARTOPS_WITH_CUDA=1 but nvcc was not found (set CUDA_HOME)")
-        return True
-    if flag in ("0", "false", "no", "off"):
-        return False
-    return torch_has_cuda and nvcc_found
+def cuda_toolkit():
+    """The CUDA toolkit to build the kernels with, or None (and why)."""
+    value = os.environ.get("SMARTOPS_WITH_CUDA", "").strip().lower()
+    if value and value not in SWITCH:
+        sys.exit("smartops: SMARTOPS_WITH_CUDA=%r: use 1 (force on), 0 (off) or leave it unset (auto)" % value)
+    wanted = SWITCH.get(value)
+    if wanted is False:
+        return None, "SMARTOPS_WITH_CUDA=0"
+    toolkit, reason = find_toolkit(torch.version.cuda)
+    if toolkit is None and torch.version.cuda is None:
+        reason = "torch %s was built without CUDA" % torch.__version__
+    if toolkit is None and wanted:
+        sys.exit("smartops: SMARTOPS_WITH_CUDA=1 but " + reason)
+    return toolkit, reason
+
+
+TOOLKIT, NO_CUDA_REASON = cuda_toolkit()
+if TOOLKIT is not None:
+    # torch.utils.cpp_extension reads both at import.
+    os.environ["CUDA_HOME"] = TOOLKIT.home
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", default_arch_list(TOOLKIT))
+from torch.utils.cpp_extension import CppExtension, CUDAExtension  # noqa: E402
+
+from build_tools.build_ext import SmartopsBuildExt  # noqa: E402
 
 
 def _sources(pattern):
@@ -45,7 +70,6 @@ def _sources(pattern):
 
 def extensions():
     debug = os.environ.get("SMARTOPS_DEBUG", "0") == "1"
-    with_cuda = _cuda_requested()
     arch = os.environ.get("SMARTOPS_CPU_ARCH", "native").strip()
 
     cxx_flags = ["-O0", "-g"] if debug else ["-O3"]
@@ -61,22 +85,28 @@ def extensions():
     define_macros = []
     extra = {"cxx": cxx_flags}
     builder = CppExtension
-    if with_cuda:
+    plan = ["smartops: building smartops._C for torch %s with C++ CPU kernels (-march=%s)" % (torch.__version__, arch or "none")]
+    if TOOLKIT is not None:
         sources += _sources("csrc/cuda/*.cu") + _sources("csrc/cuda/*.cpp")
         define_macros.append(("SMARTOPS_WITH_CUDA", None))
         extra["nvcc"] = ["-O0", "-g", "-G"] if debug else ["-O3", "-lineinfo"]
+        # One nvcc compiles every architecture of a .cu file: in parallel
+        # over all cores (the .cu is the long tail of the build).
+        extra["nvcc"] += ["--threads", "0"]
         builder = CUDAExtension
-
-    arch_list = os.environ.get("TORCH_CUDA_ARCH_LIST", "(torch default: the visible GPUs)")
-    print("smartops: building smartops._C with C++ CPU kernels (-march=%s)" % (arch or "none"))
-    if with_cuda:
-        print("smartops: building CUDA kernels with nvcc from %s for TORCH_CUDA_ARCH_LIST=%s" % (CUDA_HOME, arch_list))
+        plan.append("smartops: and CUDA kernels, nvcc %d.%d from %s, TORCH_CUDA_ARCH_LIST=%s"
+                    % (TOOLKIT.version + (TOOLKIT.home, os.environ["TORCH_CUDA_ARCH_LIST"])))
     else:
-        print("smartops: CUDA kernels NOT built (torch cuda=%s, CUDA_HOME=%s, SMARTOPS_WITH_CUDA=%r)"
-              % (torch.version.cuda, CUDA_HOME, os.environ.get("SMARTOPS_WITH_CUDA")))
-    for s in sources:
-        print("smartops:   " + s)
+        plan.append("smartops: CUDA kernels not built: %s" % NO_CUDA_REASON)
 
+    SmartopsBuildExt.plan = plan
+    SmartopsBuildExt.build_key = "py%d%d-torch%s-%s" % (sys.version_info[:2] + (
+        torch.__version__, "cuda" + torch.version.cuda if TOOLKIT else "cpu"))
+    SmartopsBuildExt.build_info = {
+        "TORCH_VERSION": torch.__version__,
+        "CUDA_VERSION": torch.version.cuda if TOOLKIT else None,
+        "CUDA_ARCH_LIST": os.environ["TORCH_CUDA_ARCH_LIST"] if TOOLKIT else None,
+    }
     return [
         builder(
             name="smartops._C",
@@ -103,7 +133,7 @@ setup(
                     "rawframes": ["opencv-contrib-python-headless"],
                     "flow": ["opencv-contrib-python-headless"]},
     ext_modules=extensions(),
-    cmdclass={"build_ext": BuildExtension},
+    cmdclass={"build_ext": SmartopsBuildExt},
     entry_points={"console_scripts": [
         "smartops-train = smartops.train:main",
         "smartops-eval = smartops.eval:main",

@@ -1,18 +1,38 @@
 """Loading the compiled operators (smartops._C) and asking what they cover."""
 import torch
 
-try:  # importing _C runs the TORCH_LIBRARY registrations of csrc/
-    from smartops import _C
-except ImportError as exc:  # not built, or built against another torch
-    _C = None
-    _IMPORT_ERROR = exc
-else:
-    _IMPORT_ERROR = None
-
 BUILD_HINT = (
     "Build it from the repository root with `pip install --no-build-isolation -e .` "
-    "(CUDA kernels are built when torch has CUDA and nvcc is found; SMARTOPS_WITH_CUDA=1 forces them)."
+    "(CUDA kernels are built when torch has CUDA and a CUDA toolkit is found; SMARTOPS_WITH_CUDA=1 forces them)."
 )
+
+
+def built_for_torch():
+    """The torch version smartops._C was compiled against (recorded by
+    setup.py in smartops/_build_info.py), or None for a build without it."""
+    try:
+        from smartops import _build_info
+    except ImportError:
+        return None
+    return _build_info.TORCH_VERSION
+
+
+def _load_extension():
+    """(smartops._C or None, why not). An extension built for another torch
+    is not loaded at all: it would fail on an undefined symbol, or worse."""
+    built_for = built_for_torch()
+    if built_for is not None and built_for != torch.__version__:
+        raise ImportError(
+            "smartops._C was built for torch %s, but torch %s is installed, so it cannot be loaded. %s"
+            % (built_for, torch.__version__, BUILD_HINT))
+    try:  # importing _C runs the TORCH_LIBRARY registrations of csrc/
+        from smartops import _C
+    except ImportError as exc:  # not built
+        return None, exc
+    return _C, None
+
+
+_C, _IMPORT_ERROR = _load_extension()
 
 
 def is_built():

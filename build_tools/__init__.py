@@ -1,0 +1,1 @@
+"""Helpers of setup.py (not part of the installed package)."""
