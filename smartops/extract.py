@@ -125,6 +125,20 @@ def _job(args):
         return src, "%s: %s" % (type(err).__name__, err)
 
 
+def _run_jobs(todo, workers):
+    """(src, error or None) per job, in this process (workers=0) or in a pool."""
+    if workers == 0:
+        yield from map(_job, todo)
+        return
+    # forkserver, not fork: a worker forked from this process could deadlock on
+    # locks its decoder or OpenCV threads held; the server imports this module
+    # once and forks the workers from that clean state
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with context.Pool(min(workers, max(1, len(todo))), _worker_init) as pool:
+        yield from pool.imap_unordered(_job, todo)
+
+
 def _worker_init():
     try:
         import cv2
@@ -168,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto = TV-L1 where OpenCV has it, else DIS")
     p.add_argument("--jpeg-quality", type=int, default=95)
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="parallel processes")
+                   help="parallel processes (0: extract in this process)")
     return p
 
 
@@ -233,8 +247,8 @@ def _write_lists(out, lists, failed, settings) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.workers < 1:
-        raise SystemExit("smartops-extract: --workers must be >= 1")
+    if args.workers < 0:
+        raise SystemExit("smartops-extract: --workers must be >= 0")
     from .engine.progress import Progress
 
     settings = _settings(args)
@@ -254,11 +268,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
              settings.flow_method or "-", args.out), file=sys.stderr, flush=True)
     failed: Dict[str, str] = {}
     progress = Progress(len(todo), desc="extract", unit="videos")
-    with multiprocessing.Pool(min(args.workers, max(1, len(todo))), _worker_init) as pool:
-        for src, error in pool.imap_unordered(_job, todo):
-            if error:
-                failed[src] = error
-            progress.update(1, failed=str(len(failed)))
+    for src, error in _run_jobs(todo, args.workers):
+        if error:
+            failed[src] = error
+        progress.update(1, failed=str(len(failed)))
     progress.close()
     by_dir = {d for d, s in sources.items() if s in failed}
     _write_lists(args.out, lists, by_dir, settings)
