@@ -2,6 +2,7 @@
 smartops-convert-caffe, against synthetic .caffemodel files in the real wire
 format and an independent layer-by-layer interpreter of the release's tables
 (tests/caffe_release_nets.py)."""
+import copy
 import json
 
 import numpy as np
@@ -77,6 +78,23 @@ def test_every_output_shape_matches_the_table(arch):
     assert seen["res5b_bn"] == (1, 512, 1, 7, 7) and out.shape == (1, 400)
     if "artnet" in arch:
         assert seen["pooling1_bn"] == (1, 32, 8, 56, 56) and seen["redu4"] == (1, 128, 4, 28, 28)
+
+
+def test_training_fused_equals_unfused():
+    """Training mode (batch statistics, running-stat updates) and gradients of
+    the fused ARTNet wiring equal its pure-PyTorch composition, in float64."""
+    torch.manual_seed(0)
+    fused = get_model("artnet_resnet18_caffe", width=0.125, num_classes=5, dropout=0.0, fused=True).double()
+    unfused = set_fused(copy.deepcopy(fused), False)
+    x = torch.randn(2, 3, 4, 32, 32, dtype=torch.float64)
+    outs = []
+    for model in (fused, unfused):
+        out = model.train()(x)
+        out.square().sum().backward()
+        outs.append((out, [p.grad for p in model.parameters()], list(model.buffers())))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-9, atol=1e-9)
+    for a, b in zip(outs[0][1] + outs[0][2], outs[1][1] + outs[1][2]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 # ---------------------------------------------------------------- conversion
