@@ -28,9 +28,12 @@ from .decode import (
     VideoInfo,
     decode_stats,
     probe_video,
+    read_all_frames,
     read_frames,
     reset_decode_stats,
 )
+from .file_check import MissingVideosError, MissingVideoWarning, check_files
+from .label_checks import AnnotationWarning
 from .sampling import center_clip, random_clip, segment_clips, uniform_clips
 from .transforms import BGR_MEAN, MULTISCALE_SCALES, RGB_MEAN, to_float
 
@@ -38,6 +41,10 @@ __all__ = [
     "VideoDataset",
     "MODES",
     "BadVideoWarning",
+    "MissingVideosError",
+    "MissingVideoWarning",
+    "check_files",
+    "AnnotationWarning",
     "ClassIndex",
     "VideoRecord",
     "AnnotationError",
@@ -49,6 +56,7 @@ __all__ = [
     "VideoInfo",
     "probe_video",
     "read_frames",
+    "read_all_frames",
     "decode_stats",
     "reset_decode_stats",
     "random_clip",

@@ -203,12 +203,12 @@ def probe_video(path: Union[str, os.PathLike], use_cache: bool = True,
         stream = container.streams.video[0]
         fps = _stream_fps(stream)
         width, height = stream.codec_context.width, stream.codec_context.height
-    try:
-        index = build_index(lambda: _open(path))
-    except DecodeError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any demux/decode failure of a broken file
-        raise DecodeError("cannot read %s: %s: %s" % (path, type(err).__name__, err)) from None
+        try:
+            index = build_index(container, lambda: _open(path))
+        except DecodeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any demux/decode failure of a broken file
+            raise DecodeError("cannot read %s: %s: %s" % (path, type(err).__name__, err)) from None
     if index.num_frames <= 0 or not width or not height:
         raise DecodeError("no video frames in %s" % path)
     if index.rotation % 180:
@@ -313,27 +313,30 @@ class _File:
             if self.container is None:
                 self._reopen()
             landed, first, packets = self._seek(start)
-            if landed is not None and landed.first <= start.first:  # at or before the target
+            if landed is not None and landed <= start.first:  # at or before the target
                 return self._skip_to(_chain(first, packets), start.pts)
             self.index.seek_ok = False  # remembered for this file
             _count("fallbacks")
         return self._skip_to(self._reopen(), start.pts)
 
     def _seek(self, start: Keyframe):
-        """Seek to ``start``; returns (the start point whose packet came
-        first, or None if that packet is no start point; the packet; the
-        packets after it)."""
+        """Seek to ``start``'s pts (mp4 and mkv index keyframes by pts; a
+        seek by dts lands a keyframe early). Returns (the frame index of the
+        first packet delivered if it is a keyframe, else None; the packet;
+        the packets after it). Keyframes keep their order in decode order,
+        so a keyframe with a smaller frame index comes before ``start``."""
         import av
 
         _count("seeks")
         try:
-            self.container.seek(start.dts if start.dts is not None else start.pts, stream=self.stream,
-                                backward=True, any_frame=False)
+            self.container.seek(start.pts, stream=self.stream, backward=True, any_frame=False)
             packets = self.container.demux(self.stream)
             first = next((p for p in packets if p.size), None)
         except av.error.FFmpegError:
             return None, None, None
-        return (None if first is None else self.index.start_at(first.pts)), first, packets
+        if first is None or not first.is_keyframe:
+            return None, first, packets
+        return self.index.frame_of(first.pts), first, packets
 
     @staticmethod
     def _skip_to(packets, pts: int):
@@ -434,7 +437,7 @@ def _decode_safely(file: _File, uniq: List[int], convert, seek_gap: int) -> Dict
 
 def _sequential(index: FrameIndex) -> FrameIndex:
     """The same file read by decoding and counting from the start."""
-    return FrameIndex("sequential", index.num_frames, [Keyframe(0, None, None)], index.rotation, False)
+    return FrameIndex("sequential", index.num_frames, [Keyframe(0, None)], index.rotation, False)
 
 
 def read_frames(
@@ -495,6 +498,6 @@ def read_all_frames(path: Union[str, os.PathLike], size: FrameSize = None) -> np
     file = _File(os.fspath(path), _sequential(info.index), 1)
     convert = _Converter(resolve_size(info.height, info.width, size), info.rotation)
     try:
-        return np.stack([convert(frame) for _, frame in file.frames_from(Keyframe(0, None, None))])
+        return np.stack([convert(frame) for _, frame in file.frames_from(Keyframe(0, None))])
     finally:
         file.close()

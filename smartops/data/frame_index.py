@@ -45,12 +45,11 @@ HEAD_PACKETS = 16
 @dataclass(frozen=True)
 class Keyframe:
     """A packet decoding can start from: the first frame index that is
-    exact when decoding starts here, and the packet's timestamps (pts
-    None for the start of the file: nothing is skipped)."""
+    exact when decoding starts here, and the packet's pts (None for the
+    start of the file: nothing is skipped)."""
 
     first: int
     pts: Optional[int]
-    dts: Optional[int]
 
 
 @dataclass
@@ -83,22 +82,17 @@ class FrameIndex:
         """From now on, read this file by decoding and counting from its
         start (its frames turned out not to be recognisable by pts)."""
         self.mode, self.seek_ok = "sequential", False
-        self.keyframes = [Keyframe(0, None, None)]
+        self.keyframes = [Keyframe(0, None)]
 
     def start_for(self, index: int) -> Keyframe:
         """The start point with the largest ``first`` <= ``index``."""
         pos = bisect.bisect_right([k.first for k in self.keyframes], index) - 1
         return self.keyframes[max(pos, 0)]
 
-    def start_at(self, pts: Optional[int]) -> Optional[Keyframe]:
-        """The start point whose packet has ``pts``, if any."""
-        return next((k for k in self.keyframes if k.pts is not None and k.pts == pts), None)
-
 
 @dataclass(frozen=True)
 class _Packet:
     pts: Optional[int]
-    dts: Optional[int]
     key: bool
     discard: bool
 
@@ -112,7 +106,7 @@ def _scan(container, stream, head_packets: Optional[int]):
     outputs, rotation = [], 0
     for p in container.demux(stream):
         if p.size:
-            packets.append(_Packet(p.pts, p.dts, bool(p.is_keyframe), bool(p.is_discard)))
+            packets.append(_Packet(p.pts, bool(p.is_keyframe), bool(p.is_discard)))
         if head_packets is not None and len(packets) > head_packets:
             continue
         for frame in p.decode():
@@ -122,10 +116,11 @@ def _scan(container, stream, head_packets: Optional[int]):
     return packets, outputs, rotation
 
 
-def build_index(open_container) -> FrameIndex:
-    """The frame index of a file; ``open_container()`` opens it afresh."""
-    with open_container() as container:
-        packets, head, rotation = _scan(container, container.streams.video[0], HEAD_PACKETS)
+def build_index(container, open_container) -> FrameIndex:
+    """The frame index of the file open in ``container`` (just opened:
+    nothing demuxed yet); ``open_container()`` opens it afresh when a full
+    decode is needed."""
+    packets, head, rotation = _scan(container, container.streams.video[0], HEAD_PACKETS)
     all_pts = [p.pts for p in packets if not p.discard]
     if None not in all_pts and len(set(all_pts)) == len(all_pts):
         ordered = sorted(all_pts)
@@ -135,7 +130,7 @@ def build_index(open_container) -> FrameIndex:
         _, outputs, rotation = _scan(container, container.streams.video[0], None)
     if None not in outputs and len(set(outputs)) == len(outputs) and set(outputs) <= {p.pts for p in packets}:
         return _indexed("decoded", outputs, packets, rotation)
-    return FrameIndex("sequential", len(outputs), [Keyframe(0, None, None)], rotation, seek_ok=False)
+    return FrameIndex("sequential", len(outputs), [Keyframe(0, None)], rotation, seek_ok=False)
 
 
 def _indexed(mode: str, frame_pts: List[int], packets: List[_Packet], rotation: int) -> FrameIndex:
@@ -146,10 +141,10 @@ def _indexed(mode: str, frame_pts: List[int], packets: List[_Packet], rotation: 
     order = np.argsort(pts, kind="stable")
     index = FrameIndex(mode, len(frame_pts), [], rotation, sorted_pts=pts[order],
                        frame_at=order.astype(np.int32))
-    starts = {0: Keyframe(0, None, None)}
+    starts = {0: Keyframe(0, None)}
     for p in packets:
         first = index.frame_of(p.pts) if p.key and not p.discard else None
         if first is not None:
-            starts.setdefault(first, Keyframe(first, p.pts, p.dts))
+            starts.setdefault(first, Keyframe(first, p.pts))
     index.keyframes = sorted(starts.values(), key=lambda k: k.first)
     return index
