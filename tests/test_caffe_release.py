@@ -237,14 +237,20 @@ def test_pair_means_other_than_half_are_refused(artnet):
         convert_layers(layers, artnet["arch"])
 
 
-def test_predict_reads_the_converted_checkpoint(artnet, tmp_path, capsys):
+@pytest.fixture
+def video(tmp_path):
+    from smartops.data.synthetic import write_video
+
+    path = tmp_path / "clip.mp4"
+    write_video(path, np.random.default_rng(0).integers(0, 255, (20, 72, 96, 3), dtype=np.uint8))
+    return path
+
+
+def test_predict_reads_the_converted_checkpoint(artnet, video, capsys):
     """smartops-predict takes the checkpoint as it is, applies its preprocessing
     (a 72x96 video resized to 128x170, 112 crop) and says names are missing."""
-    from smartops.data.synthetic import write_video
     from smartops.predict import main as predict
 
-    video = tmp_path / "clip.mp4"
-    write_video(video, np.random.default_rng(0).integers(0, 255, (20, 72, 96, 3), dtype=np.uint8))
     assert predict([str(video), "--checkpoint", str(artnet["ckpt"]), "--clips", "1", "--crops", "1",
                     "--topk", "2", "--json"]) == 0
     out, err = capsys.readouterr()
@@ -252,3 +258,17 @@ def test_predict_reads_the_converted_checkpoint(artnet, tmp_path, capsys):
     doc = json.loads(out)
     assert doc["arch"] == "artnet_resnet18_caffe" and [t["class"] for t in doc["results"][0]["top"]] == \
         [str(t["index"]) for t in doc["results"][0]["top"]]
+
+
+def test_eval_reads_the_converted_checkpoint(artnet, video, tmp_path):
+    """smartops-eval on a list with the release's integer labels."""
+    from smartops.eval import main as evaluate
+
+    listing = tmp_path / "val.txt"
+    listing.write_text("%s 7\n" % video)
+    out = tmp_path / "eval"
+    assert evaluate(["--checkpoint", str(artnet["ckpt"]), "--data", str(listing), "--clips", "1", "--crops", "1",
+                     "--workers", "0", "--output", str(out)]) == 0
+    with np.load(out / "scores.npz") as scores:
+        assert scores["logits"].shape == (1, 400) and list(scores["labels"]) == [7]
+        assert list(scores["classes"][:3]) == ["0", "1", "2"]
