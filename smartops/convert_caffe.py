@@ -96,6 +96,8 @@ def run(argv=None):
     ckpt, report = convert(args.caffemodel, args.arch, args.classes, args.allow_unknown)
     for line in report["unused"]:
         print("unused: layer %s" % line, flush=True)
+    if report["with_gradients"]:
+        print("unused: the gradients (diff) stored with %d blobs" % report["with_gradients"], flush=True)
     atomic_save(ckpt, args.output)
     print("%s: %d layers, %d blobs converted into %s (%d classes, %s), %d layers without blobs; %.1f s" % (
         args.output, report["layers"], report["blobs"], args.arch, report["num_classes"],

@@ -39,6 +39,13 @@ def test_round_trip(options):
     check_small(*read_net(small_net(**options)))
 
 
+def test_gradients_are_flagged():
+    data = pw.net("n", [pw.layer("fc", "InnerProduct", blobs=[pw.blob((2,), [1, 2]) + pw.length_field(6, b"\0" * 8)])])
+    blob = read_net(data)[1][0].blobs[0]
+    assert blob.has_diff and blob.data.tolist() == [1.0, 2.0]
+    assert not read_net(small_net())[1][0].blobs[0].has_diff
+
+
 def test_legacy_dims_win():
     """As Blob::FromProto: num/channels/height/width are used when present."""
     data = pw.net("n", [pw.layer("fc", "InnerProduct", blobs=[pw.blob((1, 1, 4, 3), np.arange(12), legacy=True)])])

@@ -133,5 +133,6 @@ def convert_layers(layers, arch, source="the file", allow_unknown=False):
             raise ConversionError("%s: negative running variance in the BN that gives %s" % (source, key))
     report = {"arch": arch, "num_classes": model.num_classes, "layers": len(targets),
               "blobs": sum(len(t.blobs) for t in targets), "unused": [describe_unknown(layer) for layer in unknown],
-              "without_blobs": sum(1 for layer in layers if not layer.blobs)}
+              "without_blobs": sum(1 for layer in layers if not layer.blobs),
+              "with_gradients": sum(b.has_diff for t in targets for b in by_name[t.name].blobs)}
     return OrderedDict((k, state[k]) for k in model_state), report

@@ -21,10 +21,11 @@ class CaffeFormatError(ValueError):
 
 
 class Blob:
-    """One BlobProto: `shape` (a tuple) and `data` (float32 numpy array)."""
+    """One BlobProto: `shape` (a tuple), `data` (float32 numpy array) and
+    `has_diff` (it also stores gradients, which a conversion leaves out)."""
 
-    def __init__(self, shape, data):
-        self.shape, self.data = tuple(shape), data
+    def __init__(self, shape, data, has_diff=False):
+        self.shape, self.data, self.has_diff = tuple(shape), data, has_diff
 
     def __repr__(self):
         return "Blob%s" % (self.shape,)
@@ -102,7 +103,7 @@ def _string(buf, span):
 
 
 def read_blob(buf, span, where):
-    legacy, dims, chunks = {}, [], []
+    legacy, dims, chunks, has_diff = {}, [], [], False
     for number, wire, value in fields(buf, span[0], span[1], where):
         if number in (1, 2, 3, 4) and wire == VARINT:
             legacy[number] = value
@@ -112,6 +113,8 @@ def read_blob(buf, span, where):
             chunks.append(np.frombuffer(buf, dtype="<f4", count=(value[1] - value[0]) // 4, offset=value[0]))
         elif number == 5 and wire == FIXED32:
             chunks.append(np.frombuffer(value, dtype="<f4"))
+        elif number == 6:
+            has_diff = True
         elif number == 7 and wire == LENGTH:
             for n, w, v in fields(buf, value[0], value[1], where):
                 if n == 1:
@@ -123,7 +126,7 @@ def read_blob(buf, span, where):
     if data.size != expected:
         raise CaffeFormatError("%s: shape %s needs %d values but the file holds %d" % (where, shape, expected,
                                                                                           data.size))
-    return Blob(shape, data)
+    return Blob(shape, data, has_diff)
 
 
 def _partial_name(buf, start, end):
