@@ -121,7 +121,7 @@ def read_blob(buf, span, where):
                     dims.extend(_packed_varints(buf, v, where) if w == LENGTH else [v])
     # as Caffe's Blob::FromProto: the legacy 4-D fields win when present
     shape = tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else tuple(dims)
-    data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    data = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     expected = int(np.prod(shape, dtype=np.int64)) if shape else 0
     if data.size != expected:
         raise CaffeFormatError("%s: shape %s needs %d values but the file holds %d" % (where, shape, expected,
