@@ -19,7 +19,8 @@ def built_for_torch():
 
 def _load_extension():
     """(smartops._C or None, why not). An extension built for another torch
-    is not loaded at all: it would fail on an undefined symbol, or worse."""
+    is not loaded at all: it fails on an undefined symbol, or loads and
+    misbehaves (a 2.13 build loads under 2.14.1 without a word)."""
     built_for = built_for_torch()
     if built_for is not None and built_for != torch.__version__:
         raise ImportError(
