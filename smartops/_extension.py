@@ -19,8 +19,8 @@ def built_for_torch():
 
 def _load_extension():
     """(smartops._C or None, why not). An extension built for another torch
-    is not loaded at all: it fails on an undefined symbol, or loads and
-    misbehaves (a 2.13 build loads under 2.14.1 without a word)."""
+    is not loaded at all: it fails on an undefined symbol, or loads without
+    a word (a 2.13 build does under 2.14.1) and nothing says the ABI fits."""
     built_for = built_for_torch()
     if built_for is not None and built_for != torch.__version__:
         raise ImportError(
