@@ -65,14 +65,13 @@ class CorpusFile:
 
 def _write(path: str, codec: str, frames: np.ndarray, fps: int = 25, bframes: int = 0,
            gop: int = 12, open_gop: bool = False, pts_of: Optional[Callable[[int], int]] = None,
-           rate: Optional[int] = None, packet_hook: Optional[Callable] = None,
+           packet_hook: Optional[Callable] = None,
            rotation: Optional[int] = None, fmt: Optional[str] = None) -> None:
     """Encode ``frames`` to ``path``. ``pts_of(k)`` gives frame k's pts in
-    units of 1/``rate`` (VFR, shifted starts); ``packet_hook(packet)`` edits
+    units of 1/``fps`` (VFR, shifted starts); ``packet_hook(packet)`` edits
     each packet before muxing (e.g. pts = dts)."""
     import av
 
-    rate = rate or fps
     with av.open(path, "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=fps)
         n, h, w, _ = frames.shape
@@ -80,7 +79,7 @@ def _write(path: str, codec: str, frames: np.ndarray, fps: int = 25, bframes: in
         stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
         ctx = stream.codec_context
         ctx.thread_count = 1
-        ctx.time_base = Fraction(1, rate)
+        ctx.time_base = Fraction(1, fps)
         ctx.gop_size = gop
         ctx.max_b_frames = bframes
         opts = {}
@@ -108,8 +107,8 @@ def _write(path: str, codec: str, frames: np.ndarray, fps: int = 25, bframes: in
 
         for k, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = pts_of(k) if pts_of else k * (rate // fps)
-            frame.time_base = Fraction(1, rate)
+            frame.pts = pts_of(k) if pts_of else k
+            frame.time_base = Fraction(1, fps)
             mux(stream.encode(frame))
         mux(stream.encode())
 

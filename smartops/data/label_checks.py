@@ -4,7 +4,7 @@ labels, a label that is a float."""
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 __all__ = ["AnnotationWarning", "check_not_float", "check_label_gaps", "check_duplicates"]
 
