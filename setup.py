@@ -128,7 +128,9 @@ setup(
     packages=find_packages(include=["smartops", "smartops.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "av", "ninja", "pybind11"],
-    extras_require={"test": ["pytest", "pytest-benchmark"], "plot": ["matplotlib"],
+    # onnx writes smartops-export --format onnx; the export tests run the file in onnxruntime.
+    extras_require={"test": ["pytest", "pytest-benchmark", "onnx", "onnxruntime"], "plot": ["matplotlib"],
+                    "export": ["onnx", "onnxruntime"],
                     # JPEG rawframes and optical flow (TV-L1 is in the contrib build)
                     "rawframes": ["opencv-contrib-python-headless"],
                     "flow": ["opencv-contrib-python-headless"]},
@@ -142,6 +144,7 @@ setup(
         "smartops-plot = smartops.plot:main",
         "smartops-extract = smartops.extract:main",
         "smartops-convert-caffe = smartops.convert_caffe:main",
+        "smartops-export = smartops.export:main",
     ]},
     zip_safe=False,
 )

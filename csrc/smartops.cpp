@@ -28,6 +28,10 @@ TORCH_LIBRARY(smartops, m) {
   m.def(
       "concat_reduce_backward(Tensor grad_out, Tensor a, Tensor z, Tensor weight, bool bias_grad) "
       "-> (Tensor grad_a, Tensor grad_z, Tensor grad_weight, Tensor grad_bias)");
+  // Folded relation tail for inference (smartops.nn.fold): with BN1 folded
+  // into the relation conv (u its output), BN2 and the pair mean into
+  // per-pair scale and shift: relu(scale_k * (u_2k^2 + u_2k+1^2) + shift_k).
+  m.def("relation_tail(Tensor u, Tensor scale, Tensor shift, bool relu) -> Tensor");
 }
 
 extern "C" {

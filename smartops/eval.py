@@ -30,6 +30,7 @@ from smartops.engine.data import dataset_options, default_workers, make_dataset,
 from smartops.engine.distributed import pick_device
 from smartops.engine.loop import view_scores
 from smartops.engine.metrics import accuracy_report, per_class_accuracy
+from smartops.engine.inference import add_fold_argument, inference_model
 from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
 from smartops.engine.progress import Progress, format_duration
 
@@ -63,6 +64,7 @@ def build_parser(prog="smartops-eval"):
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None)
+    add_fold_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=nonneg_int, default=None,
                    help="decoding processes (default: cores - 1); 0 decodes in this process, one chunk of views "
@@ -249,6 +251,7 @@ def run(argv=None):
         device = pick_device(args.device)
         check_amp(args.amp, device)
         model, config = model_from_checkpoint(ckpt, fused_arg(args.fused))
+        model = inference_model(model, args.fold)
         model.to(device)
         if args.channels_last:
             model.to(memory_format=torch.channels_last_3d)

@@ -24,6 +24,7 @@ from smartops.engine.cli import CLIError, positive_int, run_main
 from smartops.engine.data import dataset_options, make_dataset
 from smartops.engine.distributed import pick_device
 from smartops.engine.loop import view_scores
+from smartops.engine.inference import add_fold_argument, inference_model
 from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
 
 __all__ = ["main", "build_parser", "predict"]
@@ -43,6 +44,7 @@ def build_parser(prog="smartops-predict"):
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
     p.add_argument("--fused", action=argparse.BooleanOptionalAction, default=None)
+    add_fold_argument(p)
     p.add_argument("--device", default="auto")
     return p
 
@@ -105,6 +107,7 @@ def run(argv=None):
     device = pick_device(args.device)
     check_amp(args.amp, device)
     model, config = model_from_checkpoint(ckpt, fused_arg(args.fused))
+    model = inference_model(model, args.fold)
     model.to(device)
     names = ckpt[ClassIndex.KEY]
     if ckpt.get("class_names_missing"):  # e.g. converted Caffe weights: the release ships labels only

@@ -3,7 +3,8 @@
 //    float16/bfloat16 with float32 BN parameters and statistics) and in
 //    float32 on CPU (the CPU kernels are float32/float64);
 //  - concat_reduce casts all its operands to the autocast dtype, as a
-//    convolution does.
+//    convolution does;
+//  - relation_tail casts u as relation_pool casts x.
 #include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
@@ -48,16 +49,31 @@ Tensor concat_reduce_autocast(const Tensor& a, const Tensor& z, const Tensor& we
                  bias ? std::optional<Tensor>(to_autocast_dtype<kDevice>(*bias)) : std::nullopt);
 }
 
+// Like relation_pool: the autocast dtype on CUDA, float32 on CPU; scale and
+// shift stay float32 (the kernels take float32 coefficients for half u).
+template <c10::DeviceType kDevice>
+Tensor relation_tail_autocast(const Tensor& u, const Tensor& scale, const Tensor& shift, bool relu) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(autocast_key<kDevice>());
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("smartops::relation_tail", "")
+                       .typed<decltype(relation_tail_autocast<kDevice>)>();
+  const Tensor uc = kDevice == c10::DeviceType::CUDA ? to_autocast_dtype<kDevice>(u)
+                                                     : at::autocast::cached_cast(at::kFloat, u, kDevice);
+  return op.call(uc, scale, shift, relu);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(smartops, AutocastCPU, m) {
   m.impl("relation_pool", &relation_pool_autocast<c10::DeviceType::CPU>);
   m.impl("concat_reduce", &concat_reduce_autocast<c10::DeviceType::CPU>);
+  m.impl("relation_tail", &relation_tail_autocast<c10::DeviceType::CPU>);
 }
 
 TORCH_LIBRARY_IMPL(smartops, AutocastCUDA, m) {
   m.impl("relation_pool", &relation_pool_autocast<c10::DeviceType::CUDA>);
   m.impl("concat_reduce", &concat_reduce_autocast<c10::DeviceType::CUDA>);
+  m.impl("relation_tail", &relation_tail_autocast<c10::DeviceType::CUDA>);
 }
 
 }  // namespace smartops

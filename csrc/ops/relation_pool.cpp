@@ -24,14 +24,8 @@ void check_vector(const char* op, const char* name, const Tensor& t, int64_t len
 
 RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                          const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4], bool batch_stats) {
-  TORCH_CHECK(x.dim() == 5, op, ": x must be 5-D (N, 2C, T, H, W), got ", x.dim(), "-D with shape ", x.sizes());
+  const at::ScalarType param_dtype = check_pair_input(op, "x", x);
   const int64_t channels = x.size(1);
-  TORCH_CHECK(channels >= 2 && channels % 2 == 0, op,
-              ": x must have an even number of channels (adjacent pairs are pooled), got ", channels);
-  const auto dt = x.scalar_type();
-  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16, op,
-              ": x must be float32, float64, float16 or bfloat16, got ", dt);
-  const at::ScalarType param_dtype = (dt == at::kHalf || dt == at::kBFloat16) ? at::kFloat : dt;
   const int64_t C = channels / 2;
   check_vector(op, "weight1", weight1, channels, x, param_dtype);
   check_vector(op, "bias1", bias1, channels, x, param_dtype);
@@ -59,6 +53,18 @@ RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1,
 }
 
 }  // namespace
+
+at::ScalarType check_pair_input(const char* op, const char* name, const Tensor& x) {
+  TORCH_CHECK(x.dim() == 5, op, ": ", name, " must be 5-D (N, 2C, T, H, W), got ", x.dim(), "-D with shape ",
+              x.sizes());
+  const int64_t channels = x.size(1);
+  TORCH_CHECK(channels >= 2 && channels % 2 == 0, op, ": ", name,
+              " must have an even number of channels (adjacent pairs are pooled), got ", channels);
+  const auto dt = x.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble || dt == at::kHalf || dt == at::kBFloat16, op, ": ", name,
+              " must be float32, float64, float16 or bfloat16, got ", dt);
+  return (dt == at::kHalf || dt == at::kBFloat16) ? at::kFloat : dt;
+}
 
 std::vector<int64_t> relation_pool_output_shape(const Tensor& x) {
   return {x.size(0), x.size(1) / 2, x.size(2), x.size(3), x.size(4)};

@@ -43,6 +43,11 @@ RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor&
                                            const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
                                            const Tensor& var2);
 
+// Checks an input of pair-pooling ops, named `name` in errors: 5-D, an even
+// number of channels, a floating dtype. Returns the dtype that per-channel
+// parameters must have (float32 for half-precision inputs, else x's).
+at::ScalarType check_pair_input(const char* op, const char* name, const Tensor& x);
+
 // The output's shape (N, C, T, H, W) for x of shape (N, 2C, T, H, W).
 std::vector<int64_t> relation_pool_output_shape(const Tensor& x);
 

@@ -10,4 +10,5 @@
     data         datasets and loaders from command-line arguments, the synthetic cache
     modeling     building models from arguments or checkpoints, AMP, channels-last, sync BN
     loop         one training epoch, validation, test-view evaluation
+    inference    --fold / --no-fold: the folded inference model of smartops-eval and -predict
 """

@@ -2,5 +2,6 @@
 from smartops.nn.relation_pool import RelationPool
 from smartops.nn.smart import SMART, RelationBlock
 from smartops.nn.convert import convert_to_smart
+from smartops.nn.fold import fold_for_inference
 
-__all__ = ["RelationPool", "SMART", "RelationBlock", "convert_to_smart"]
+__all__ = ["RelationPool", "SMART", "RelationBlock", "convert_to_smart", "fold_for_inference"]
