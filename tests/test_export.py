@@ -20,10 +20,17 @@ from test_fold import clip, eval_model
 pytestmark = requires_kernel("relation_pool", "relation_tail", "concat_reduce")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a folded model may contain: standard operators only (the pair sum's
-# reshape brings shape arithmetic: Shape, Slice, Mod, ...).
+# reshape brings shape arithmetic: Shape, Slice, Mod, ...; BatchNormalization
+# is the released Caffe networks' post-sum BN, which follows no conv).
 STANDARD_ONNX_OPS = {"Conv", "Relu", "Mul", "ReduceSum", "Add", "Concat", "Reshape", "GlobalAveragePool",
                      "ReduceMean", "Flatten", "Gemm", "MatMul", "Identity", "Constant", "Shape", "Slice", "Gather",
-                     "Unsqueeze", "Squeeze", "Mod", "Div", "Sub", "Cast", "ConstantOfShape"}
+                     "Unsqueeze", "Squeeze", "Mod", "Div", "Sub", "Cast", "ConstantOfShape", "BatchNormalization"}
+
+
+def float32_tolerance(ref):
+    """float32 rounding differs between graphs; the random BNs of test_fold
+    make logits large, so the tolerance scales with them."""
+    return dict(rtol=1e-3, atol=1e-4 * float(np.abs(ref).max()))
 
 
 def onnx_runtime():
@@ -48,7 +55,7 @@ def test_onnx_matches_pytorch(arch, tmp_path):
     x = clip(torch.float32, batch=3)  # not the export's batch of 2: the batch is dynamic
     with torch.no_grad():
         ref = model(x).numpy()
-    np.testing.assert_allclose(run_onnx(ort, path, x), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(run_onnx(ort, path, x), ref, **float32_tolerance(ref))
 
 
 # Runs the exported files in a fresh interpreter in which `import smartops`
@@ -101,6 +108,6 @@ def test_exported_files_run_without_smartops(tmp_path):
     with torch.no_grad():
         ref = model(x).numpy()
     outs = np.load(tmp_path / "out.npz")
-    np.testing.assert_allclose(outs["pt2"], ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outs["pt2"], ref, **float32_tolerance(ref))
     if have_onnx and "onnx" in outs:
-        np.testing.assert_allclose(outs["onnx"], ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(outs["onnx"], ref, **float32_tolerance(ref))

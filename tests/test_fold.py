@@ -1,6 +1,7 @@
 """fold_for_inference: folded models equal the unfolded eval models in
-float64 for every architecture, keep no BatchNorm, leave the original alone,
-and refuse what they cannot fold."""
+float64 for every architecture (the released Caffe networks included), keep
+no BatchNorm that follows a convolution, leave the original alone, and
+refuse what they cannot fold."""
 import pytest
 import torch
 import torch.nn as nn
@@ -8,7 +9,7 @@ import torch.nn as nn
 from op_utils import channels_last, requires_kernel
 from smartops.models import get_model, list_models
 from smartops.nn import SMART, fold_for_inference
-from smartops.nn.fold import FoldedRelationTail, FoldedSMART
+from smartops.nn.fold import FoldedRelationTail, FoldedSMART, unfolded_batch_norms
 
 pytestmark = requires_kernel("relation_pool", "relation_tail", "concat_reduce")
 
@@ -27,6 +28,8 @@ def randomize_bns(model, seed=0):
                 m.bias.copy_(torch.randn(n, generator=g) * 0.3)
             elif isinstance(m, nn.Linear):
                 m.weight.normal_(0, 0.3, generator=g)
+            elif isinstance(m, nn.Conv3d) and m.bias is not None:  # the Caffe networks' biases
+                m.bias.normal_(0, 0.1, generator=g)
     return model
 
 
@@ -58,8 +61,11 @@ def test_folded_channels_last_and_float32():
     x = clip(torch.float32)
     with torch.no_grad():
         ref = model(x)
-        torch.testing.assert_close(folded(x), ref, rtol=1e-4, atol=1e-4)
-        torch.testing.assert_close(folded(channels_last(x)), ref, rtol=1e-4, atol=1e-4)
+        # float32 rounding differs between the two graphs; the random BNs
+        # make logits large, so the tolerance scales with them.
+        tol = dict(rtol=1e-3, atol=1e-4 * float(ref.abs().max()))
+        torch.testing.assert_close(folded(x), ref, **tol)
+        torch.testing.assert_close(folded(channels_last(x)), ref, **tol)
 
 
 def test_structure_no_batchnorm_and_original_untouched():
@@ -67,7 +73,7 @@ def test_structure_no_batchnorm_and_original_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     folded = fold_for_inference(model)
     kinds = [type(m) for m in folded.modules()]
-    assert not any(issubclass(k, nn.modules.batchnorm._BatchNorm) for k in kinds)
+    assert unfolded_batch_norms(folded) == []
     assert kinds.count(FoldedSMART) == sum(isinstance(m, SMART) for m in model.modules()) == 7
     assert kinds.count(FoldedRelationTail) == 7
     assert folded.fc.weight.data_ptr() != model.fc.weight.data_ptr()
@@ -88,10 +94,20 @@ def test_training_mode_is_refused():
         fold_for_inference(get_model("c3d_resnet18", width=0.125))
 
 
-def test_batchnorm_without_conv_is_named():
-    model = nn.Sequential(nn.Conv3d(3, 4, 1), nn.ReLU(), nn.BatchNorm3d(4)).eval()
-    with pytest.raises(ValueError, match=r"cannot fold 2"):
-        fold_for_inference(model)
+def test_caffe_post_sum_batchnorms_are_kept():
+    """Only the BNs after a residual sum (whose input the identity path also
+    carries) stay: the stem's and one per residual unit."""
+    folded = fold_for_inference(eval_model("artnet_resnet18_caffe"))
+    assert sorted(unfolded_batch_norms(folded)) == sorted(
+        ["stem.bn"] + ["layer%d.%d.bn" % (i, j) for i in range(1, 5) for j in range(2)])
+
+
+def test_batchnorm_without_conv_is_kept():
+    model = randomize_bns(nn.Sequential(nn.Conv3d(3, 4, 1), nn.ReLU(), nn.BatchNorm3d(4))).eval()
+    folded = fold_for_inference(model)
+    assert unfolded_batch_norms(folded) == ["2"]
+    x = torch.randn(2, 3, 2, 3, 3)
+    torch.testing.assert_close(folded(x), model(x))
 
 
 def test_batchnorm_without_running_stats_is_refused():

@@ -1,16 +1,19 @@
 // The CUDA kernels of the smartops ops, registered for the CUDA key:
-// relation_pool (cuda/relation_pool_cuda.cpp) and concat_reduce, whose
+// relation_pool (cuda/relation_pool_cuda.cpp), relation_tail
+// (cuda/relation_tail_cuda.cpp) and concat_reduce, whose
 // ATen implementation (csrc/ops/concat_reduce.cpp: cuBLAS GEMMs accumulating
 // into one output) serves CUDA as it is. Kept apart from the kernels' host
 // code so that the CPU emulation can register that code elsewhere.
 #include <torch/library.h>
 
 #include "cuda/relation_pool_cuda.h"
+#include "cuda/relation_tail_cuda.h"
 #include "ops/concat_reduce.h"
 
 TORCH_LIBRARY_IMPL(smartops, CUDA, m) {
   m.impl("relation_pool", &smartops::cuda::relation_pool_cuda);
   m.impl("relation_pool_backward", &smartops::cuda::relation_pool_backward_cuda);
+  m.impl("relation_tail", &smartops::cuda::relation_tail_cuda);
   m.impl("concat_reduce", &smartops::concat_reduce_forward);
   m.impl("concat_reduce_backward", &smartops::concat_reduce_backward);
 }

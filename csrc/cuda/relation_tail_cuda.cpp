@@ -1,20 +1,20 @@
 // CUDA entry point of smartops::relation_tail: checks, allocation and dtype
-// dispatch; the kernel is in relation_tail_kernels.cu.
+// dispatch; the kernel is in relation_tail_kernels.cu. Registered for the
+// CUDA key in cuda/registration.cpp.
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
 
 #include <type_traits>
 
+#include "cuda/relation_tail_cuda.h"
 #include "cuda/relation_tail_kernels.h"
 #include "ops/relation_tail.h"
 
 namespace smartops {
 namespace cuda {
-namespace {
 
 using at::Tensor;
 
@@ -39,10 +39,6 @@ Tensor relation_tail_cuda(const Tensor& u, const Tensor& scale, const Tensor& sh
   });
   return y;
 }
-
-}  // namespace
-
-TORCH_LIBRARY_IMPL(smartops, CUDA, m) { m.impl("relation_tail", &relation_tail_cuda); }
 
 }  // namespace cuda
 }  // namespace smartops

@@ -6,6 +6,7 @@
 #include <c10/util/Half.h>
 
 #include "common/relation_tail.h"
+#include "cuda/launch.h"
 #include "cuda/relation_tail_kernels.h"
 
 namespace smartops {
@@ -46,7 +47,7 @@ void relation_tail(const T* u, T* y, const P* scale, const P* shift, const Relat
                    cudaStream_t stream) {
   const Launch L = make_launch(g, 8LL * sm_count(device));
   const dim3 grid(static_cast<unsigned>(L.grid_x), static_cast<unsigned>(L.grid_y), 1);
-  tail_kernel<T, P><<<grid, kThreads, 0, stream>>>(u, y, scale, shift, g, L, relu);
+  SMARTOPS_LAUNCH(grid, kThreads, 0, stream, tail_kernel<T, P>)(u, y, scale, shift, g, L, relu);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

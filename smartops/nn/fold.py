@@ -10,7 +10,11 @@ the running statistics):
   relu(scale_k (u_2k^2 + u_2k+1^2) + shift_k), with BN2 and the pair mean's
   0.5 in scale and shift (`FoldedRelationTail`);
 - RelationBlock (and any conv followed by a RelationPool): conv + tail;
-- everything else (pooling, dropout, the fc head) unchanged.
+- everything else (pooling, dropout, the fc head) unchanged. A BatchNorm
+  that does not directly follow a convolution stays as it is (in eval mode
+  a per-channel affine): the released Caffe networks' post-sum BNs, whose
+  input the identity path also carries, and the 1x1x1 reduction of their
+  SMART units has no BN to fold.
 
 A folded SMART block is conv, conv, tail, concat_reduce, ReLU. With
 `fused=False` every folded module runs standard PyTorch operators only
@@ -31,7 +35,7 @@ from smartops.nn.smart import SMART, RelationBlock, check_input
 from smartops.ops.concat_reduce import concat_reduce
 from smartops.ops.relation_tail import relation_tail, relation_tail_reference
 
-__all__ = ["fold_for_inference", "fold_conv_bn", "FoldedRelationTail", "FoldedSMART", "FoldedRelationBlock"]
+__all__ = ["fold_for_inference", "unfolded_batch_norms", "fold_conv_bn", "FoldedRelationTail", "FoldedSMART", "FoldedRelationBlock"]
 
 
 def _bn_affine(bn, where):
@@ -119,7 +123,8 @@ class FoldedSMART(nn.Module):
         self.appearance_conv = fold_conv_bn(block.appearance_conv, block.appearance_bn, where + ".appearance_bn")
         self.relation_conv = fold_conv_bn(block.relation_conv, block.relation_pool.bn1, where + ".relation_pool.bn1")
         self.tail = FoldedRelationTail.from_pool(block.relation_pool, fused, where + ".relation_pool")
-        self.reduce = fold_conv_bn(block.reduce, block.bn, where + ".bn")
+        self.reduce = copy.deepcopy(block.reduce) if block.bn is None else fold_conv_bn(block.reduce, block.bn,
+                                                                                       where + ".bn")
 
     def forward(self, x):
         check_input(self, x, self.in_channels, self.kernel_size, self.padding)
@@ -177,17 +182,18 @@ def fold_for_inference(model, fused=None):
 
     fused: None keeps each SMART / RelationBlock's own `fused` setting for
     its folded form; True / False / "auto" sets it for all (False: standard
-    PyTorch operators only, for export). Raises a ValueError naming any
-    BatchNorm that does not follow a convolution (it could not be folded).
+    PyTorch operators only, for export). BatchNorms that do not directly
+    follow a convolution (in an nn.Sequential, a SMART or a RelationBlock)
+    are kept; `unfolded_batch_norms(folded)` names them.
     """
     if fused is not None:
         check_fused_arg(fused)
     if model.training:
         raise ValueError("fold_for_inference: the model is in training mode; folding uses the BatchNorms' running "
                          "statistics, which only eval mode uses. Call model.eval() first.")
-    folded = _fold_module(copy.deepcopy(model), fused, "")
-    left = [name for name, m in folded.named_modules() if isinstance(m, (_BatchNorm, RelationPool))]
-    if left:
-        raise ValueError("fold_for_inference: cannot fold %s: not directly after a convolution in an nn.Sequential, "
-                         "a SMART or a RelationBlock" % ", ".join(left))
-    return folded.eval()
+    return _fold_module(copy.deepcopy(model), fused, "").eval()
+
+
+def unfolded_batch_norms(model):
+    """Names of the BatchNorms (and RelationPools) left in a folded model."""
+    return [name for name, m in model.named_modules() if isinstance(m, (_BatchNorm, RelationPool))]
