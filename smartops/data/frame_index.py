@@ -54,8 +54,10 @@ class Keyframe:
 
 @dataclass
 class FrameIndex:
-    """How to find the frames of one file. Arrays keep it small: a cache of
-    many files' indices holds about 12 bytes per frame."""
+    """How to find the frames of one file, kept small for caches of many
+    files: frame i's pts is ``pts_start + i * pts_step`` when the frames are
+    evenly spaced in display order (most files: a few bytes), else looked up
+    in arrays (about 12 bytes per frame)."""
 
     mode: str  # "timestamps", "decoded" or "sequential"
     num_frames: int
@@ -65,14 +67,20 @@ class FrameIndex:
     rotation: int = 0
     #: cleared when a seek of this file landed somewhere unexpected
     seek_ok: bool = True
-    #: frame pts, sorted, and the frame index of each (empty in "sequential")
+    #: evenly spaced frames (step > 0); else the arrays below
+    pts_start: int = 0
+    pts_step: int = 0
+    #: frame pts, sorted, and the frame index of each
     sorted_pts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     frame_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def frame_of(self, pts: Optional[int]) -> Optional[int]:
         """The frame index of the frame with ``pts`` (None if unknown)."""
-        if pts is None:
+        if pts is None or self.mode == "sequential":
             return None
+        if self.pts_step:
+            i, rest = divmod(pts - self.pts_start, self.pts_step)
+            return i if rest == 0 and 0 <= i < self.num_frames else None
         k = int(np.searchsorted(self.sorted_pts, pts))
         if k < len(self.sorted_pts) and self.sorted_pts[k] == pts:
             return int(self.frame_at[k])
@@ -138,9 +146,12 @@ def _indexed(mode: str, frame_pts: List[int], packets: List[_Packet], rotation: 
     become start points (a keyframe that is not a decoded frame, e.g. one
     cut by an edit list, cannot be one)."""
     pts = np.asarray(frame_pts, np.int64)
-    order = np.argsort(pts, kind="stable")
-    index = FrameIndex(mode, len(frame_pts), [], rotation, sorted_pts=pts[order],
-                       frame_at=order.astype(np.int32))
+    steps = np.diff(pts)
+    if len(pts) > 1 and steps[0] > 0 and (steps == steps[0]).all():
+        index = FrameIndex(mode, len(pts), [], rotation, pts_start=int(pts[0]), pts_step=int(steps[0]))
+    else:
+        order = np.argsort(pts, kind="stable")
+        index = FrameIndex(mode, len(pts), [], rotation, sorted_pts=pts[order], frame_at=order.astype(np.int32))
     starts = {0: Keyframe(0, None)}
     for p in packets:
         first = index.frame_of(p.pts) if p.key and not p.discard else None
