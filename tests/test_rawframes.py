@@ -206,3 +206,16 @@ def test_flow_train_flip_negates_x(tmp_path):
         assert is_plain != is_mirrored
         seen.add(is_mirrored)
     assert seen == {False, True}
+
+
+def test_custom_templates_and_zero_based_numbers(tmp_path):
+    write_rgb_folder(tmp_path / "v", level_frames(6), template="frame{:d}.png", start=0)
+    lst = write_list(tmp_path / "l.txt", [("v", 6, 0)])
+    ds = RawframeDataset(lst, mode="val", clip_len=6, crop_size=8, mean=None,
+                         templates=["frame{:d}.png"], start_index=0)
+    assert levels(ds[0][0]) == list(range(6))
+    with pytest.raises(BadVideoWarning):  # numbered from 1: frame6.png is missing, a bad item
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            RawframeDataset(lst, mode="val", clip_len=6, crop_size=8, mean=None,
+                            templates=["frame{:d}.png"], check_frames=False)[0]

@@ -34,7 +34,7 @@ from .decode import resolve_size
 from .flow_quant import FLOW_MEAN, FLOW_STD, hflip_flow
 from .image_files import read_gray, read_rgb
 
-__all__ = ["RawframeDataset", "MODALITIES", "DEFAULT_TEMPLATES"]
+__all__ = ["RawframeDataset", "MODALITIES", "DEFAULT_TEMPLATES", "is_rawframe_list", "count_frames"]
 
 MODALITIES = ("rgb", "flow")
 #: file name templates per modality (``str.format`` with the frame number)
@@ -48,6 +48,17 @@ def count_frames(folder: str, template: str) -> int:
     tail = rest.partition("}")[2]
     return sum(1 for n in os.listdir(folder)
                if n.startswith(head) and n.endswith(tail) and len(n) > len(head) + len(tail))
+
+
+def is_rawframe_list(path, root=None) -> bool:
+    """Whether a list file's first line is ``frame_dir total_frames label``
+    with ``frame_dir`` a folder (under ``root``, default: beside the list)."""
+    with open(path, encoding="utf-8-sig") as f:
+        first = next((line.split() for line in f if line.strip()), [])
+    if len(first) != 3 or not first[1].isdigit():
+        return False
+    base = root if root is not None else os.path.dirname(os.path.abspath(path))
+    return os.path.isdir(os.path.join(base, first[0]))
 
 
 class RawframeDataset(VideoDataset):
