@@ -35,7 +35,9 @@ def relation_tail_reference(u, scale, shift, relu=True):
     return torch.relu(q) if relu else q
 
 
-if _extension.is_built():
+# An extension built before this op existed loads without it: the op is then
+# reported as missing (with the build command) instead of failing the import.
+if _extension.is_built() and hasattr(torch.ops.smartops, _OP):
 
     @torch.library.register_fake("smartops::relation_tail")
     def _relation_tail_fake(u, scale, shift, relu):
