@@ -11,8 +11,8 @@ frame-level C2D stays near chance. Every network is trained by
 ``python -m smartops.train`` (each in its own folder under --output, resumed
 if interrupted), then tested by ``python -m smartops.eval`` with --test-views.
 The table goes between the README's ``<!-- ablation-table -->`` markers, and
-a plot of validation accuracy per epoch to docs/ablation.png when matplotlib
-is installed.
+the training curves of every run (smartops.plot: loss, top-1, lr) to
+docs/ablation.png when matplotlib is installed.
 """
 import argparse
 import json
@@ -43,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--readme", default=os.path.join(ROOT, "README.md"))
     p.add_argument("--plot", default=os.path.join(ROOT, "docs", "ablation.png"))
     p.add_argument("--no-readme", action="store_true", help="print the table only")
+    p.add_argument("--machine", default="a 2-core CPU", help="where it ran, for the table's text (a 2-core CPU)")
     return p.parse_args(argv)
 
 
@@ -102,12 +103,12 @@ def table(results, args, meta):
     lines = [
         "Synthetic motion dataset (%s; classes differ only in the direction of motion; chance %.0f%%). "
         "Same budget for every network: width %g, %d-frame %dx%d clips, batch %d, %d epochs, SGD lr %s "
-        "(%s schedule), no flips, on a 2-core CPU; seeds %s (mean, then each seed). Validation: the centre clip of "
+        "(%s schedule), no flips, on %s; seeds %s (mean, then each seed). Validation: the centre clip of "
         "each of the %d validation videos; test: %s clips x %s crops per video, logits averaged. Written by "
         "`python examples/synthetic_ablation.py`."
         % (meta, 100.0 / first["classes"], args.width, args.clip_len, args.crop_size, args.crop_size,
            args.batch_size, args.epochs, ("%g" % args.lr) if args.lr else "0.1 x %d / 256" % args.batch_size,
-           args.schedule, ", ".join(map(str, seeds)), first["last"].get("val_videos", 0), clips, crops),
+           args.schedule, args.machine, ", ".join(map(str, seeds)), first["last"].get("val_videos", 0), clips, crops),
         "",
         "| network | parameters | val top-1 (last epoch) | best val top-1 | test top-1 (%sx%s views) | "
         "test mean class | train accuracy (last epoch) | training time per run |" % (clips, crops),
@@ -124,25 +125,17 @@ def table(results, args, meta):
 
 
 def plot(results, path):
+    """The training curves of every run (smartops.plot) into `path`; None
+    without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401 - only to know whether it is installed
     except ImportError:
         return None
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for r in results:
-        ax.plot([h["epoch"] for h in r["history"]], [100 * h["val_top1"] for h in r["history"]],
-                label="%s, seed %d" % (LABELS.get(r["arch"], r["arch"]), r["seed"]))
-    ax.axhline(100.0 / r["classes"], color="grey", linestyle=":", label="chance")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation top-1 (%)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    from smartops.plot import plot_runs
+
+    runs = [("%s, seed %d" % (LABELS.get(r["arch"], r["arch"]), r["seed"]), r["history"]) for r in results]
+    return plot_runs(runs, path, chance=1.0 / results[0]["classes"],
+                     title="synthetic motion data: %d epochs per run" % len(results[0]["history"]))
 
 
 def replace_block(text, name, content):
@@ -171,7 +164,7 @@ def main(argv=None):
     text = table(results, args, meta)
     png = plot(results, args.plot)
     if png:
-        text += "\n\n![validation accuracy per epoch](%s)" % os.path.relpath(png, os.path.dirname(args.readme))
+        text += "\n\n![training curves of every run](%s)" % os.path.relpath(png, os.path.dirname(args.readme))
     print("\n" + text)
     if not args.no_readme:
         with open(args.readme) as f:

@@ -16,7 +16,7 @@ import time
 from smartops.engine import checkpoint as ckpt_io
 from smartops.engine.cli import given_args, run_main
 from smartops.engine.distributed import cleanup, setup
-from smartops.engine.epoch import epoch_record, improves, run_epoch, validate_epoch
+from smartops.engine.epoch import epoch_record, improves, precise_bn, run_epoch, usable_val_loss, validate_epoch
 from smartops.engine.metrics import MetricsLog
 from smartops.engine.optim import step_scheduler
 from smartops.engine.resume import find_start, restore_training_state
@@ -52,7 +52,7 @@ def _open_output(output, resumed_epoch, tensorboard, log):
 
 def train(args, explicit, dist_info, prog="smartops-train", finetune=False):
     """The recipe: where to start, what to build, then epochs of training,
-    validation, scheduling and checkpointing."""
+    precise BN, validation, scheduling and checkpointing."""
     main_proc = dist_info.is_main
     log = (lambda msg: print(msg, flush=True)) if main_proc else (lambda msg: None)
     start = find_start(args, explicit, finetune)              # cheap: before any data or model work
@@ -75,9 +75,10 @@ def train(args, explicit, dist_info, prog="smartops-train", finetune=False):
     for epoch in range(first_epoch, args.epochs):
         t0 = time.perf_counter()
         tr = run_epoch(s, epoch)
+        bn = precise_bn(s)
         va = validate_epoch(s)
-        step_scheduler(s.scheduler, va["loss"] if va is not None else None)
-        record = epoch_record(epoch, tr, va, t0, run_start)
+        step_scheduler(s.scheduler, usable_val_loss(s, va, epoch, log))
+        record = epoch_record(epoch, tr, va, bn, t0, run_start)
         improved = improves(va, best)
         if improved:
             best = {"top1": va["top1"], "epoch": epoch + 1}

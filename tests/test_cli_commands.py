@@ -160,6 +160,32 @@ def test_killed_during_save_keeps_the_previous_checkpoint(run1, work, tmp_path):
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+# The README's main command (ARTNet (d), width 0.25, batch 8, lr 0.02, cosine) for one epoch on a smaller
+# synthetic dataset (24 training videos: 3 batches) and smaller clips.
+MAIN_REDUCED = ["--arch", "artnet_resnet18_d", "--width", "0.25", "--batch-size", "8", "--lr", "0.02",
+                "--synthetic-videos", "8", "--synthetic-frames", "12", "--synthetic-size", "40x48", "--clip-len", "8",
+                "--crop-size", "32", "--workers", "0", "--no-tensorboard", "--epochs", "1"]
+
+
+def test_precise_bn_makes_the_first_validation_finite(work):
+    proc = ok(cli("train", *MAIN_REDUCED, "--schedule", "cosine", "--output", "precise", cwd=work,
+                  env=_env(SMARTOPS_CACHE=str(work / "cache"))))
+    record = json.loads((work / "precise" / "metrics.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["val_loss"]) and record["val_loss"] < 2.0 * record["train_loss"], record
+    assert record["precise_bn_batches"] == 3 and "(precise BN: 3 batches" in proc.stdout
+
+
+def test_nonfinite_validation_loss_is_named_and_kept_from_the_schedule_and_best(work):
+    # without precise BN the same epoch's evaluation overflows in a relation unit
+    proc = ok(cli("train", *MAIN_REDUCED, "--schedule", "plateau", "--patience", "0", "--precise-bn", "0",
+                  "--output", "lagging", cwd=work, env=_env(SMARTOPS_CACHE=str(work / "cache"))))
+    assert "warning: epoch 1: the validation loss is nan" in proc.stdout, proc.stdout
+    assert "relation_pool (RelationPool)" in proc.stdout
+    ck = load(work / "lagging" / "last.pt")
+    assert ck["scheduler"]["last_epoch"] == 0 and ck["scheduler"]["num_bad_epochs"] == 0  # never stepped
+    assert ck["best"]["epoch"] is None and not (work / "lagging" / "best.pt").exists()
+
+
 def test_finetune_new_head_tsn_recipe(run1, work):
     # no --arch: the network comes from the pretrained checkpoint; bf16 autocast and channels-last on CPU
     proc = ok(cli("finetune", "--pretrained", run1[0] / "last.pt", *SMALL, *data_args(work, "tiny2"),
@@ -340,6 +366,6 @@ def test_console_scripts():
     exe = shutil.which("smartops-train")
     if exe is None:
         pytest.skip("smartops is not pip-installed here (no console scripts)")
-    for name in ("smartops-train", "smartops-eval", "smartops-finetune", "smartops-predict"):
+    for name in ("smartops-train", "smartops-eval", "smartops-finetune", "smartops-predict", "smartops-plot"):
         proc = subprocess.run([shutil.which(name), "--help"], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0 and "usage: " + name in proc.stdout

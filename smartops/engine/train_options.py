@@ -134,6 +134,11 @@ def build_parser(prog="smartops-train", finetune=False):
                    help="clip the gradient norm (default %s)" % ("40" if finetune else "off"))
     g.add_argument("--partial-bn", action="store_true",
                    help="freeze every BatchNorm outside the stem (statistics and affine parameters; TSN)")
+    g.add_argument("--precise-bn", type=nonneg_int, default=200, metavar="N",
+                   help="before each validation and checkpoint, recompute every BatchNorm's running statistics "
+                        "(the relation units' bn1/bn2 included) with the current weights as the average over N "
+                        "training batches, at most one epoch's (default 200; 0: off, keep the running averages "
+                        "of training, which lag behind the weights)")
     g = p.add_argument_group("speed")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                    help="autocast: bf16 (CPU or GPU, no scaler) or fp16 (GPU, with a GradScaler)")

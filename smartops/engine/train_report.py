@@ -58,6 +58,9 @@ def log_summary(prog, s, start, first_epoch, log):
         " (%s)" % dist_info.backend if dist_info.backend else "", args.batch_size, args.workers, args.amp,
         ", channels-last" if args.channels_last else "", ", compiled" if args.compile else "",
         _fused_text(s.fused, s.device, args.amp), s.sync_note))
+    n_bn = min(args.precise_bn, len(s.loader))
+    log("precise BN: %s" % ("BatchNorm statistics recomputed over %d training batches before each validation and "
+                            "checkpoint" % n_bn if n_bn else "off (the running averages of training are kept)"))
     if s.head_note:
         log("pretrained: %s: %s" % (args.pretrained, s.head_note))
     if args.partial_bn:
@@ -77,6 +80,8 @@ def epoch_line(record, epochs):
                                                         pct(record["val_top5"]))
         if record["val_skipped"]:
             text += " (%d bad videos skipped)" % record["val_skipped"]
+    if record["precise_bn_batches"]:
+        text += "  (precise BN: %d batches, %.1f s)" % (record["precise_bn_batches"], record["precise_bn_s"])
     return text + "  lr %.3g  %.1f clips/s  %s" % (record["lr"], record["clips_per_s"],
                                                     format_duration(record["time_s"]))
 
