@@ -33,6 +33,7 @@ from smartops.engine.metrics import accuracy_report, per_class_accuracy
 from smartops.engine.inference import add_fold_argument, inference_model
 from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
 from smartops.engine.progress import Progress, format_duration
+from smartops.two_stream import run_two_stream
 
 __all__ = ["main", "build_parser", "evaluate", "load_scores", "fuse_scores"]
 
@@ -59,6 +60,11 @@ def build_parser(prog="smartops-eval"):
     p.add_argument("--output", metavar="DIR", help="where to write the scores (default: <checkpoint folder>/eval)")
     p.add_argument("--fuse", nargs="+", metavar="SCORES", default=[],
                    help="score files (scores.npz of earlier runs) to fuse with this evaluation")
+    p.add_argument("--two-stream", nargs=2, metavar=("RGB_CKPT", "FLOW_CKPT"), default=None,
+                   help="evaluate an RGB and a flow checkpoint on the same clips x crops and fuse them "
+                        "(--fuse-weights, default 1 1.5); --data is the RGB data, --flow-data the flow data "
+                        "(default: each checkpoint's validation data)")
+    p.add_argument("--flow-data", metavar="PATH", help="with --two-stream: the flow stream's frame list")
     p.add_argument("--fuse-weights", nargs="+", type=positive_float, metavar="W", default=None,
                    help="one weight per source (this checkpoint first, then the --fuse files); default all 1")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
@@ -164,6 +170,7 @@ def _open_test_data(args, ckpt):
     a.frame_size = "keep" if fs in ("keep", None) else fs
     a.crop_size = args.crop_size or saved.get("crop_size", 112)
     a.mean = saved.get("mean", [123.0, 117.0, 104.0])
+    a.modality = saved.get("modality", "rgb")
     a.std = saved.get("std")
     ds = make_dataset(source, "test", dataset_options(a), 1, classes, saved.get("seed", 0), return_info=True,
                       num_clips=args.clips, num_crops=args.crops)
@@ -232,6 +239,16 @@ def _write_per_class(path, probs, labels, classes):
 def run(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.two_stream:
+        if args.checkpoint or args.fuse:
+            parser.error("--two-stream takes the two checkpoints itself: drop --checkpoint/--fuse")
+        if args.fuse_weights is not None and len(args.fuse_weights) != 2:
+            parser.error("--fuse-weights with --two-stream: 2 weights (RGB, flow)")
+        return run_two_stream(args, lambda one: _run_args(parser, one))
+    return _run_args(parser, args)
+
+
+def _run_args(parser, args):
     if args.checkpoint is None and not args.fuse:
         parser.error("give --checkpoint (and --data), or --fuse SCORES... to fuse saved scores")
     if args.checkpoint is None and len(args.fuse) < 2:

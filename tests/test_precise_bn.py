@@ -119,3 +119,36 @@ def test_no_batches_keeps_the_statistics():
     assert recompute_bn_stats(pool.train(), [], num_batches=5)[0] == 0
     for k, v in pool.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def _rank_main(rank, port, batches, out):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=2)
+    try:
+        pool = RelationPool(4, fused=True).double().train()
+        mine = batches[rank::2]
+        recompute_bn_stats(pool, [(x,) for x in mine], num_batches=len(mine))
+        torch.save(pool.state_dict(), out % rank)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_end_with_the_average_over_all_their_batches(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    torch.manual_seed(3)
+    batches = [1.0 + torch.randn(2, 4, 2, 3, 3, dtype=torch.float64) * (i + 1) for i in range(4)]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / "rank%d.pt")
+    mp.spawn(_rank_main, args=(port, batches, out), nprocs=2, join=True)
+    single = RelationPool(4, fused=True).double().train()
+    recompute_bn_stats(single, [(x,) for x in batches], num_batches=4)
+    for rank in range(2):
+        state = torch.load(out % rank, weights_only=True)
+        for key in ("bn1.running_mean", "bn1.running_var", "bn2.running_mean", "bn2.running_var"):
+            torch.testing.assert_close(state[key], single.state_dict()[key], rtol=1e-12, atol=1e-12, msg=key)

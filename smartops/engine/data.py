@@ -1,5 +1,6 @@
 """Datasets and loaders from command-line arguments, and the cached synthetic
 motion dataset used when no data is given."""
+import functools
 import os
 import shutil
 import warnings
@@ -8,6 +9,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from smartops.data import AnnotationError, VideoDataset, detect_format
+from smartops.data.flow_quant import FLOW_MEAN, FLOW_STD
+from smartops.data.rawframes import RawframeDataset, is_rawframe_list
 from smartops.engine.cli import CLIError
 from smartops.engine.distributed import barrier
 
@@ -106,19 +109,32 @@ def dataset_options(args):
     fs = args.frame_size
     return dict(clip_len=args.clip_len, frame_stride=args.frame_stride,
                 frame_size=None if fs == "keep" else (tuple(fs) if isinstance(fs, (list, tuple)) else fs),
-                crop_size=args.crop_size, mean=args.mean, std=args.std)
+                crop_size=args.crop_size, mean=args.mean, std=args.std,
+                modality=getattr(args, "modality", "rgb"))
 
 
 def make_dataset(source, mode, options, num_segments=1, class_index=None, seed=0, return_info=False,
                  num_clips=25, num_crops=10, multiscale_crop=False, flip=True):
-    """A VideoDataset; annotation and configuration errors become CLIErrors."""
+    """A VideoDataset (a RawframeDataset for frame folders); annotation and
+    configuration errors become CLIErrors."""
+    options, cls = dict(options), VideoDataset
+    modality = options.pop("modality", "rgb")
+    path = source["annotations"]
+    if source["format"] in ("auto", "list") and os.path.isfile(path) and is_rawframe_list(path, source["root"]):
+        source = dict(source, format="list")  # 'frame_dir total_frames label' lines of frame folders
+        cls = functools.partial(RawframeDataset, modality=modality)
+        if modality == "flow":  # 8-bit flow -> pixels per frame; --mean/--std are RGB's
+            options.update(mean=FLOW_MEAN, std=FLOW_STD)
+    elif modality == "flow":
+        raise CLIError("%s: --modality flow reads optical flow frame folders listed as 'frame_dir total_frames "
+                       "label'; make them with smartops-extract" % source["annotations"])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return VideoDataset(source["annotations"], root=source["root"], mode=mode, num_segments=num_segments,
-                                format=source["format"], split=source["split"], class_index=class_index,
-                                seed=seed, return_info=return_info, num_clips=num_clips, num_crops=num_crops,
-                                multiscale_crop=multiscale_crop, flip=flip, **options)
+            return cls(source["annotations"], root=source["root"], mode=mode, num_segments=num_segments,
+                       format=source["format"], split=source["split"], class_index=class_index,
+                       seed=seed, return_info=return_info, num_clips=num_clips, num_crops=num_crops,
+                       multiscale_crop=multiscale_crop, flip=flip, **options)
     except (AnnotationError, FileNotFoundError, ValueError, KeyError) as err:
         raise CLIError("%s (%s data): %s" % (source["annotations"], mode, err)) from None
 

@@ -72,6 +72,9 @@ def build_parser(prog="smartops-train", finetune=False):
     g.add_argument("--pretrained", metavar="CKPT", default=None, required=finetune,
                    help="start from these weights (a smartops checkpoint or a bare state_dict); the classifier "
                         "is replaced when the classes differ")
+    g.add_argument("--cross-modality", action="store_true",
+                   help="with --modality flow and an RGB --pretrained: its first conv averaged over R, G, B and "
+                        "repeated over the 2 flow channels (TSN's cross-modality initialisation)")
     g = p.add_argument_group("data")
     g.add_argument("--data", metavar="PATH", default=None,
                    help="training annotations: a 'path label' list, a Kinetics CSV, UCF101/HMDB51 split files or "
@@ -79,6 +82,9 @@ def build_parser(prog="smartops-train", finetune=False):
     g.add_argument("--root", metavar="DIR", default=None, help="folder the video paths are relative to "
                    "(default: beside the annotations)")
     g.add_argument("--format", choices=("auto",) + FORMATS, default="auto", help="annotation format (auto)")
+    g.add_argument("--modality", choices=("rgb", "flow"), default="rgb",
+                   help="rgb (default): videos or RGB frame folders; flow: optical flow frame folders written by "
+                        "smartops-extract (2-channel network, flow in pixels per frame; --mean/--std unused)")
     g.add_argument("--split", type=positive_int, default=1, help="official split for UCF101/HMDB51 (1)")
     g.add_argument("--val-data", metavar="PATH", default=None,
                    help="validation annotations ('none': no validation; default: the test list of a UCF101/HMDB51 "

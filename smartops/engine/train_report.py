@@ -37,9 +37,9 @@ def _data_lines(s):
     yield "  %d training videos%s; classes: %s" % (
         len(train_ds), ", %d validation videos" % len(val_ds) if val_ds is not None else ", no validation",
         ", ".join(classes.names[:8]) + (", ..." if len(classes) > 8 else ""))
-    yield "  clips 3x%dx%dx%d%s (frame stride %d, frames %s, %s)" % (
-        args.clip_len, args.crop_size, args.crop_size,
-        ", %d TSN segments" % args.segments if args.segments > 1 else "", args.frame_stride,
+    yield "  clips %dx%dx%dx%d%s (%s, frame stride %d, frames %s, %s)" % (
+        train_ds.channels, args.clip_len, args.crop_size, args.crop_size,
+        ", %d TSN segments" % args.segments if args.segments > 1 else "", args.modality, args.frame_stride,
         "kept" if args.frame_size == "keep" else args.frame_size, "random flips" if args.flip else "no flips")
 
 

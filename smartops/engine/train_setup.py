@@ -14,6 +14,7 @@ from smartops.engine.modeling import (apply_sync_bn, build_model, check_amp, fre
                                       load_weights, make_scaler, model_config)
 from smartops.engine.optim import build_optimizer, build_scheduler
 from smartops.engine.train_options import resolve_defaults
+from smartops.two_stream import cross_modality_state
 
 __all__ = ["Session", "build_session"]
 
@@ -73,7 +74,7 @@ def _datasets(args, dist_info, start, finetune, log):
 def _config(args, start, classes):
     if start.ckpt is None:
         return model_config(args.arch, len(classes), args.width, args.dropout, args.zero_init_residual,
-                            args.temporal_stride)
+                            args.temporal_stride, in_channels=2 if args.modality == "flow" else 3)
     config = dict(start.ckpt["model_config"], dropout=args.dropout)
     if config["num_classes"] != len(classes):
         raise CLIError("%s was trained on %d classes but the data has %d" % (
@@ -93,7 +94,15 @@ def _load_start_weights(model, args, start, classes):
     w = pre["model"].get("fc.weight")
     same = (pre_classes == classes.names) if pre_classes is not None else (
         w is not None and w.shape[0] == len(classes))
-    load_weights(model, pre["model"], args.pretrained, reset_head=not same)
+    state = pre["model"]
+    if args.cross_modality:
+        if args.modality != "flow":
+            raise CLIError("--cross-modality initialises a flow network: add --modality flow")
+        try:
+            state = cross_modality_state(state, in_channels=2)
+        except ValueError as err:
+            raise CLIError("--cross-modality: %s: %s" % (args.pretrained, err)) from None
+    load_weights(model, state, args.pretrained, reset_head=not same)
     return ("kept the checkpoint's head (same classes)" if same else
             "new %d-way head (the checkpoint's has %s)" % (
                 len(classes), "%d classes" % w.shape[0] if w is not None else "no head"))
