@@ -366,6 +366,6 @@ def test_console_scripts():
     exe = shutil.which("smartops-train")
     if exe is None:
         pytest.skip("smartops is not pip-installed here (no console scripts)")
-    for name in ("smartops-train", "smartops-eval", "smartops-finetune", "smartops-predict", "smartops-plot"):
+    for name in ("smartops-train", "smartops-eval", "smartops-finetune", "smartops-predict"):
         proc = subprocess.run([shutil.which(name), "--help"], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0 and "usage: " + name in proc.stdout
