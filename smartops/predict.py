@@ -19,6 +19,7 @@ import warnings
 import torch
 
 from smartops.data import BadVideoWarning, ClassIndex, DecodeError
+from smartops.data.rawframes import DEFAULT_TEMPLATES, count_frames
 from smartops.engine import checkpoint as ckpt_io
 from smartops.engine.cli import CLIError, positive_int, run_main
 from smartops.engine.data import dataset_options, make_dataset
@@ -34,7 +35,8 @@ def build_parser(prog="smartops-predict"):
     p = argparse.ArgumentParser(prog=prog, description="Classify videos with a trained checkpoint.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 2)[2])
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help="video files, or frame folders of smartops-extract (a flow checkpoint reads flow ones)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint of smartops-train")
     p.add_argument("--clips", type=positive_int, default=10, help="clips per video (10; the paper: 25)")
     p.add_argument("--crops", type=int, choices=(1, 2, 3, 5, 10), default=3,
@@ -54,10 +56,14 @@ def _dataset(videos, ckpt, clips, crops, folder):
     the checkpoint's clip length, frame size, crop and normalization."""
     saved = ckpt.get("args", {})
     names = ckpt[ClassIndex.KEY]
+    modality = saved.get("modality", "rgb")
     listing = os.path.join(folder, "videos.txt")
     with open(listing, "w") as f:
         for v in videos:
-            f.write("%s 0\n" % os.path.abspath(v))
+            if os.path.isdir(v):  # a frame folder: 'frame_dir total_frames label'
+                f.write("%s %d 0\n" % (os.path.abspath(v), count_frames(v, DEFAULT_TEMPLATES[modality][0])))
+            else:
+                f.write("%s 0\n" % os.path.abspath(v))
 
     class A:
         pass
@@ -70,6 +76,7 @@ def _dataset(videos, ckpt, clips, crops, folder):
     a.crop_size = saved.get("crop_size", 112)
     a.mean = saved.get("mean", [123.0, 117.0, 104.0])
     a.std = saved.get("std")
+    a.modality = modality
     source = {"annotations": listing, "root": folder, "format": "list", "split": 1}
     return make_dataset(source, "test", dataset_options(a), 1, names, saved.get("seed", 0), num_clips=clips,
                         num_crops=crops)
@@ -98,9 +105,11 @@ def predict(model, ds, device, topk=5, chunk=25, amp="none"):
 def run(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    missing = [v for v in args.videos if not os.path.isfile(v)]
+    missing = [v for v in args.videos if not os.path.exists(v)]
     if missing:
         parser.error("video not found: %s" % ", ".join(missing))
+    if len({os.path.isdir(v) for v in args.videos}) > 1:
+        parser.error("give either video files or frame folders, not both")
     ckpt = ckpt_io.load_checkpoint(args.checkpoint)
     if ClassIndex.KEY not in ckpt:
         raise CLIError("%s has no class names" % ckpt["path"])

@@ -77,6 +77,14 @@ def test_two_streams_train_finetune_and_fuse(frames, capsys):
     want = (streams[0]["probs"] + 1.5 * streams[1]["probs"]) / 2.5
     assert np.allclose(fused["probs"], want, atol=1e-6)
 
+    from smartops.predict import main as predict
+
+    capsys.readouterr()
+    folder = f / "right" / "right_000"
+    assert predict([str(folder), "--checkpoint", str(frames / "flow" / "last.pt"), "--clips", "1",
+                    "--crops", "1", "--json"]) == 0
+    assert "right_000" in capsys.readouterr().out
+
 
 def test_flow_modality_needs_frame_folders(frames, capsys):
     from smartops.train import main
