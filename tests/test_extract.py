@@ -128,3 +128,25 @@ def test_killed_run_resumes_without_partial_folders(tmp_path):
     assert all(os.path.getmtime(d) == t for d, t in done_before.items())  # skipped, not redone
     lines = (out / "list_flow.txt").read_text().splitlines()
     assert len(lines) == 4 and all(line.split()[1] == "23" for line in lines)
+
+
+@pytest.mark.parametrize("name", ["h264_mp4_b", "h264_avi_b", "mpeg4_mp4_b_shifted", "h264_mp4_vfr",
+                                  "h264_mkv_truncated", "h264_mp4_long"])
+def test_frame_exact_on_the_decoding_corpus(corpus, name, tmp_path):
+    """Folder frame k is frame k of the shared decoder on files with untrustworthy
+    timestamps (B-frames, shifted starts, variable rate, truncation) and across
+    the extractor's 64-frame read chunks (300 frames)."""
+    from smartops.data.corpus import read_code
+
+    if name not in corpus:
+        pytest.skip("no encoder for %s in this PyAV build" % name)
+    path = corpus[name].path
+    settings = ExtractSettings(("rgb",), None, None, 95, rgb_template="img_{:05d}.png")
+    dest = extract_video(path, str(tmp_path / name), settings)
+    n = decode.probe_video(path).num_frames
+    decoded = decode.read_frames(path, range(n), size=None)
+    assert len(os.listdir(dest)) == n
+    stored = [read_rgb(os.path.join(dest, "img_%05d.png" % (k + 1))) for k in range(n)]
+    assert all(np.array_equal(s, d) for s, d in zip(stored, decoded))
+    if name in ("h264_mp4_b", "h264_mp4_long"):  # every frame present: frame k shows k
+        assert [read_code(s) for s in stored] == list(range(n))
