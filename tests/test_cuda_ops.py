@@ -5,7 +5,7 @@ reference (forward, backward, running statistics), gradcheck, CPU parity,
 1000 + randn, determinism, partial tiles and pairs, grid-stride launches,
 opcheck. torch.compile, autocast and concat_reduce need the real GPU.
 
-Shapes are small: the emulation runs 256 OS threads per block."""
+Shapes are small: the emulation runs every thread of every block (as fibers)."""
 import copy
 
 import pytest
@@ -20,8 +20,9 @@ PARAMS = ("weight1", "bias1", "weight2", "bias2")
 STATS = ("running_mean1", "running_var1", "running_mean2", "running_var2")
 # Output tolerance (relative norm) per input dtype, against float64.
 TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 2e-2, torch.bfloat16: 5e-2}
-# Shapes (N, 2C, T, H, W) whose launches leave partial tiles and blocks with
-# fewer pairs than slots, in both layouts (see cuda/launch_geometry.h).
+# Shapes (N, 2C, T, H, W) whose launches leave partial tiles (both layouts),
+# a block with fewer pairs than slots (contiguous; test_many_pairs_interleaved
+# for channels_last) and one position per sample (see cuda/launch_geometry.h).
 SHAPES = [(3, 6, 3, 5, 7), (2, 20, 1, 3, 5), (16, 8, 1, 1, 1)]
 
 
@@ -85,13 +86,22 @@ def test_against_float64_reference(backend, dtype, layout, training, shape):
     check_against_reference(backend, x64, training, dtype, layout)
 
 
+# (shape, SM count) and what the launches do (csrc/cuda/launch_geometry.h;
+# 8 blocks per SM in all).
+GRID_CASES = [
+    # 16 (contiguous) / 10 (channels_last) chunks per pair on 8 blocks: grid-stride loops
+    ((16, 4, 2, 16, 20), 1),
+    # a block per chunk: 16 / 10 partial results merged per pair
+    ((16, 4, 2, 16, 20), 64),
+    # contiguous: 200 partial results, more than the merging block's 128 threads
+    ((200, 2, 1, 2, 2), 64),
+]
+
+
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-@pytest.mark.parametrize("sm_count", [1, 3, 64])
-def test_grid_stride_and_block_merges(backend, layout, sm_count):
-    """With 1 SM a pair's chunks outnumber the blocks (grid-stride loop) and
-    several blocks' partial moments and sums are merged; with 64, every chunk
-    has its own block."""
-    x64 = torch.randn(3, 4, 4, 9, 10, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+@pytest.mark.parametrize("shape, sm_count", GRID_CASES, ids=str)
+def test_grid_stride_and_block_merges(backend, layout, shape, sm_count):
+    x64 = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     with backend.sm_count(sm_count):
         for training in (True, False):
             check_against_reference(backend, x64, training, torch.float64, layout)

@@ -76,7 +76,11 @@ def build_driver(sanitizer, defines=()):
     `sanitizer` ("asan": AddressSanitizer + UBSan, "tsan": ThreadSanitizer)
     and extra -D `defines`; rebuilt only when a source or flag changes."""
     torch_include = _torch_include()
-    flags = ["-std=c++20", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread"] + SANITIZERS[sanitizer]
+    # ASan at -O0 compiles in a third of -O1's time (9 s against 24 s of CPU).
+    # ThreadSanitizer at -O0 missed the dropped-barrier mutants (not understood
+    # yet); at -O1 it reports them every time.
+    level = "-O0" if sanitizer == "asan" else "-O1"
+    flags = ["-std=c++20", level, "-g", "-fno-omit-frame-pointer", "-pthread"] + SANITIZERS[sanitizer]
     flags += ["-D" + d for d in defines]
     flags += ["-I", str(INCLUDE), "-I", str(ROOT / "csrc"), "-isystem", str(torch_include)]
     source = HERE / "sanitizer_driver.cpp"
@@ -87,7 +91,7 @@ def build_driver(sanitizer, defines=()):
     exe = BUILD / ("driver_%s_%s" % (sanitizer, stamp.hexdigest()[:16]))
     if not exe.exists():
         exe.parent.mkdir(parents=True, exist_ok=True)
-        tmp = exe.with_suffix(".tmp")
+        tmp = exe.with_suffix(".tmp%d" % os.getpid())  # concurrent test runs each write their own
         subprocess.run([CXX] + flags + [str(source), "-o", str(tmp)], check=True)
         tmp.replace(exe)
     return exe

@@ -19,8 +19,6 @@
 #include <barrier>
 #include <condition_variable>
 #include <cstddef>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -137,8 +135,43 @@ class BlockRunner {
   unsigned current_ = 0;
 };
 #else
-// Worker threads that run one block at a time, one worker per CUDA thread;
-// created on demand and kept for later launches.
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer must see __syncthreads order memory exactly as on the GPU:
+// phase k's arrivals before phase k's departures, nothing else. The barrier's
+// own atomics and locks would also order a thread that leaves phase k late
+// after whatever faster threads did since (up to returning from the kernel),
+// hiding the very races this is for; so its internal synchronisation is
+// ignored (with its memory accesses, which rely on that synchronisation)
+// and the happens-before of each phase is annotated on a token.
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char* file, int line);
+void AnnotateIgnoreReadsEnd(const char* file, int line);
+void AnnotateIgnoreWritesBegin(const char* file, int line);
+void AnnotateIgnoreWritesEnd(const char* file, int line);
+void AnnotateIgnoreSyncBegin(const char* file, int line);
+void AnnotateIgnoreSyncEnd(const char* file, int line);
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
+}
+#define CUDA_EMU_IGNORE_SYNC(...)                  \
+  do {                                             \
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);  \
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__); \
+    AnnotateIgnoreSyncBegin(__FILE__, __LINE__);   \
+    __VA_ARGS__;                                   \
+    AnnotateIgnoreSyncEnd(__FILE__, __LINE__);     \
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);   \
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);    \
+  } while (0)
+#else
+#define CUDA_EMU_IGNORE_SYNC(...) __VA_ARGS__
+#endif
+
+// Threads that run one block at a time: the launching thread is CUDA
+// thread 0 and a worker thread each of the others, created on demand and
+// kept for later launches. (256 OS threads in all for a 256-thread block:
+// ThreadSanitizer's runtime has 256 thread slots, and with more it resets its
+// state now and then and misses races.)
 class BlockRunner {
  public:
   ~BlockRunner() {
@@ -153,26 +186,41 @@ class BlockRunner {
   // Runs body() on blockDim threads for every block of the grid, in order.
   void run(dim3 grid, dim3 block, const std::function<void()>& body) {
     const unsigned threads = block.x * block.y * block.z;
-    while (workers_.size() < threads) {
-      const unsigned id = static_cast<unsigned>(workers_.size());
+    while (workers_.size() + 1 < threads) {
+      const unsigned id = static_cast<unsigned>(workers_.size()) + 1;
       workers_.emplace_back([this, id] { work(id); });
     }
     for (unsigned z = 0; z < grid.z; ++z)
       for (unsigned y = 0; y < grid.y; ++y)
         for (unsigned x = 0; x < grid.x; ++x) {
-          std::unique_lock<std::mutex> lock(mutex_);
-          barrier_.emplace(threads);
-          job_ = Job{&body, grid, block, dim3(x, y, z), threads};
-          running_ = threads;
-          ++generation_;
+          Job job{&body, grid, block, dim3(x, y, z), threads};
+          {
+            std::lock_guard<std::mutex> lock(mutex_);
+            barrier_.emplace(threads);
+            job_ = job;
+            running_ = threads - 1;
+            ++generation_;
+          }
           start_.notify_all();
+          run_thread(0, job);
+          std::unique_lock<std::mutex> lock(mutex_);
           done_.wait(lock, [this] { return running_ == 0; });
         }
   }
 
   // __syncthreads of the running block; a thread that returns from the
   // kernel drops out (below), so the others do not wait for it.
-  void sync() { barrier_->arrive_and_wait(); }
+  void sync() {
+#if defined(__SANITIZE_THREAD__)
+    // Phases alternate between two tokens: a thread cannot be two phases ahead.
+    char* token = &phase_tokens_[phase_++ % 2];
+    __tsan_release(token);
+    CUDA_EMU_IGNORE_SYNC(barrier_->arrive_and_wait());
+    __tsan_acquire(token);
+#else
+    barrier_->arrive_and_wait();
+#endif
+  }
 
  private:
   struct Job {
@@ -192,12 +240,17 @@ class BlockRunner {
         seen = generation_;
         job = job_;
       }
-      enter_thread(id, job.index, job.block, job.grid);
-      (*job.body)();
-      barrier_->arrive_and_drop();
+      run_thread(id, job);
       std::lock_guard<std::mutex> lock(mutex_);
       if (--running_ == 0) done_.notify_one();
     }
+  }
+
+  void run_thread(unsigned id, const Job& job) {
+    enter_thread(id, job.index, job.block, job.grid);
+    phase_ = 0;
+    (*job.body)();
+    CUDA_EMU_IGNORE_SYNC(barrier_->arrive_and_drop());
   }
 
   std::mutex mutex_;
@@ -208,6 +261,8 @@ class BlockRunner {
   unsigned running_ = 0;
   bool stopping_ = false;
   std::optional<std::barrier<>> barrier_;
+  static inline thread_local unsigned phase_ = 0;  // barriers this thread passed in its block
+  char phase_tokens_[2] = {};
 };
 #endif
 
