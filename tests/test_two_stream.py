@@ -2,7 +2,6 @@
 synthetic videos, train an RGB and a flow network for one epoch, fine-tune
 a flow network from the RGB one by cross-modality initialisation, and
 evaluate both streams fused."""
-import os
 
 import numpy as np
 import pytest
