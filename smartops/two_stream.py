@@ -60,11 +60,12 @@ def run_two_stream(args, evaluate_one: Callable, log=print) -> int:
         if code:
             return code
         sources.append(load_scores(os.path.join(one.output, "scores.npz")))
+        crops = one.crops  # resolved from the checkpoint when not given
     probs, labels, ids, notes = fuse_scores(sources, weights)
     for note in notes:
         log("note: " + note, flush=True)
     classes = [str(c) for c in sources[0]["classes"]]
-    log("== two-stream (same %s clips x %s crops per video)" % (args.clips, args.crops), flush=True)
+    log("== two-stream (the same %d clips x %d crops per video)" % (args.clips, crops), flush=True)
     for stream, s in zip(("RGB", "flow"), sources):
         _print_report(stream, accuracy_report(s["probs"], s["labels"], len(classes)), len(classes))
     _print_report("fused (RGB %g : flow %g)" % tuple(weights), accuracy_report(probs, labels, len(classes)),

@@ -66,9 +66,9 @@ def test_two_streams_train_finetune_and_fuse(frames, capsys):
     capsys.readouterr()
     out = frames / "fused"
     assert evaluate(["--two-stream", str(frames / "rgb" / "last.pt"), str(frames / "flow" / "last.pt"),
-                     "--clips", "2", "--crops", "1", "--output", str(out), "--workers", "0"]) == 0
+                     "--clips", "2", "--output", str(out), "--workers", "0"]) == 0
     printed = capsys.readouterr().out
-    for line in ("RGB: top-1", "flow: top-1", "fused (RGB 1 : flow 1.5): top-1"):
+    for line in ("the same 2 clips x 5 crops", "RGB: top-1", "flow: top-1", "fused (RGB 1 : flow 1.5): top-1"):
         assert line in printed
     streams = [np.load(out / s / "scores.npz") for s in ("rgb", "flow")]
     assert [list(s["ids"]) for s in streams] == [list(streams[0]["ids"])] * 2  # same videos
