@@ -166,7 +166,7 @@ def parse_size(text: str) -> decode.FrameSize:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="smartops-extract", description=__doc__.split("\n\n")[0],
+        prog="smartops-extract", description="Videos -> rawframe folders (RGB JPEGs and optical flow).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("annotations", nargs="+",
                    help="annotation files (list, Kinetics CSV, UCF101/HMDB51 split) of the videos")
@@ -246,13 +246,24 @@ def _write_lists(out, lists, failed, settings) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .engine.cli import run_main
+
+    return run_main("smartops-extract", _run, argv)
+
+
+def _run(argv) -> int:
+    from .engine.cli import CLIError
+
     args = build_parser().parse_args(argv)
     if args.workers < 0:
         raise SystemExit("smartops-extract: --workers must be >= 0")
     from .engine.progress import Progress
 
-    settings = _settings(args)
-    lists, sources, classes = _plan(args)
+    try:  # bad annotations or a missing OpenCV: one line, before any work
+        settings = _settings(args)
+        lists, sources, classes = _plan(args)
+    except (ValueError, OSError, ImportError) as err:
+        raise CLIError(str(err)) from None
     os.makedirs(args.out, exist_ok=True)
     _record_settings(args.out, settings)
     todo = []

@@ -96,6 +96,8 @@ def test_cli_lists_corrupt_videos_and_goes_on(tmp_path, capsys):
         assert rgb[1][0].shape == (3, 8, 32, 32) and rgb[1][1] == 1
         assert flow[0][0].shape == (2, 8, 32, 32) and flow[0][0][0].mean() > 1  # moving right
     assert "farneback" in (out / "extract.json").read_text()
+    assert main([str(root / "missing.txt"), "--out", str(out)]) == 2
+    assert "annotations not found" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="other settings"):  # resuming must not mix methods
         main([str(root / "train.txt"), "--out", str(out), "--size", "32x40",
               "--flow-method", "dis"])
