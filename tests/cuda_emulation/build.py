@@ -59,7 +59,9 @@ def load_extension():
         sources.append(str(HERE / "emulated_ops.cpp"))
         directory = BUILD / "extension"
         directory.mkdir(parents=True, exist_ok=True)
-        print("cuda_emulation: building the emulated CUDA extension in %s" % directory, file=sys.stderr)
+        print("cuda_emulation: building the emulated CUDA extension in %s (about a minute the first time; if it "
+              "waits forever, an interrupted build left %s behind: delete it)" % (directory, directory / "lock"),
+              file=sys.stderr)
         # Fibers, not OS threads: ten times less CPU (cuda_emu.h); the
         # sanitizer driver runs the OS threads.
         load(name="smartops_cuda_emulation", sources=sources, extra_include_paths=[str(INCLUDE), str(ROOT / "csrc")],
