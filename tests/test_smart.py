@@ -143,18 +143,22 @@ def test_saved_bytes_fused_at_most_0_6_of_unfused(layout):
 
 
 @needs_ops
-def test_compile_fullgraph_matches_eager():
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+def test_compile_fullgraph_matches_eager(dynamic):
+    """Training and eval; with dynamic=True two batch sizes share one graph
+    (BN statistics must trace with symbolic shapes)."""
     torch._dynamo.reset()
     eager, _ = pair(4, 8, 3, 1, None)
     compiled_module = copy.deepcopy(eager)
-    compiled = torch.compile(compiled_module, fullgraph=True)
-    x = torch.randn(2, 4, 4, 6, 6)
-    g = kink_free_grad(eager, x)
-    y_e, grads_e = step(eager, x, g)
-    y_c, grads_c = step(compiled, x, g)
-    torch.testing.assert_close(y_c, y_e, rtol=1e-4, atol=1e-4)
-    for a, b in zip(grads_c, grads_e):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    compiled = torch.compile(compiled_module, fullgraph=True, dynamic=dynamic)
+    for n in ((2, 3) if dynamic else (2,)):
+        x = torch.randn(n, 4, 4, 6, 6)
+        g = kink_free_grad(eager, x)
+        y_e, grads_e = step(eager, x, g)
+        y_c, grads_c = step(compiled, x, g)
+        torch.testing.assert_close(y_c, y_e, rtol=1e-4, atol=1e-4)
+        for a, b in zip(grads_c, grads_e):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
     for a, b in zip(compiled_module.buffers(), eager.buffers()):
         torch.testing.assert_close(a, b)
     eager.eval()

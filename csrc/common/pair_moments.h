@@ -8,6 +8,16 @@
 // results are merged in double precision by re-centring both on a common
 // point with the binomial expansion, so no raw 4th-power sum of x is ever
 // formed: inputs such as x = 1000 + randn keep full accuracy.
+//
+// Range: a chunk accumulates its sums in the input's precision (float for
+// float32) on deviations pre-scaled by a power of two (deviation_scale), so
+// that 4th powers neither overflow (float32 data of magnitude 1e10 has
+// deviations^4 of 1e40) nor underflow (1e-30 has 1e-120); the scale is
+// undone exactly in double. Double records hold every float32 input (at most
+// 2048 * (2 * 3.4e38)^4, far below 1e308); float64 inputs overflow them
+// beyond about 1e75 in magnitude.
+#include <math.h>
+
 #include "common/macros.h"
 
 namespace smartops {
@@ -27,6 +37,59 @@ SMARTOPS_HD PairMoments pair_moments_zero() {
   m.a1 = m.a2 = m.a3 = m.a4 = 0.0;
   m.b1 = m.b2 = m.b3 = m.b4 = 0.0;
   m.ab = m.a2b = m.ab2 = m.a2b2 = 0.0;
+  return m;
+}
+
+// Sums of powers of the deviations da, db of a chunk, accumulated element
+// by element in the input's precision (W: a scalar or a CPU vector).
+template <class W>
+struct PowerSums {
+  W a1{}, a2{}, a3{}, a4{}, b1{}, b2{}, b3{}, b4{}, ab{}, a2b{}, ab2{}, a2b2{};
+
+  SMARTOPS_HD void add(W da, W db) {
+    const W da2 = da * da, db2 = db * db;
+    a1 += da;
+    a2 += da2;
+    a3 += da2 * da;
+    a4 += da2 * da2;
+    b1 += db;
+    b2 += db2;
+    b3 += db2 * db;
+    b4 += db2 * db2;
+    ab += da * db;
+    a2b += da2 * db;
+    ab2 += da * db2;
+    a2b2 += da2 * db2;
+  }
+};
+
+// A power of two s with |x - k| s < 1 for every deviation of a chunk whose
+// values are at most max_abs in magnitude (|x - k| <= 2 max_abs for a centre
+// k inside the values' range). Kept within float's normal exponents, so
+// multiplying by s is exact. Constant zero, NaN or infinite data: 1.
+SMARTOPS_HD double deviation_scale(double max_abs) {
+  const double range = 2.0 * max_abs;
+  if (!(range > 0.0) || isinf(range)) return 1.0;
+  int e = 0;
+  frexp(range, &e);  // range < 2^e
+  e = e < -125 ? -125 : (e > 126 ? 126 : e);
+  return ldexp(1.0, -e);
+}
+
+// The record of a chunk of n positions from its power sums of scaled
+// deviations da = (x_a - ka) sa, db = (x_b - kb) sb (S: a scalar type).
+template <typename S>
+SMARTOPS_HD PairMoments pair_moments_from_sums(const PowerSums<S>& s, double n, double ka, double kb, double sa,
+                                               double sb) {
+  PairMoments m;
+  m.n = n;
+  m.ka = ka;
+  m.kb = kb;
+  const double ia = 1.0 / sa, ib = 1.0 / sb;  // exact: powers of two
+  const double ia2 = ia * ia, ib2 = ib * ib;
+  m.a1 = s.a1 * ia; m.a2 = s.a2 * ia2; m.a3 = s.a3 * ia2 * ia; m.a4 = s.a4 * ia2 * ia2;
+  m.b1 = s.b1 * ib; m.b2 = s.b2 * ib2; m.b3 = s.b3 * ib2 * ib; m.b4 = s.b4 * ib2 * ib2;
+  m.ab = s.ab * ia * ib; m.a2b = s.a2b * ia2 * ib; m.ab2 = s.ab2 * ia * ib2; m.a2b2 = s.a2b2 * ia2 * ib2;
   return m;
 }
 
@@ -97,8 +160,8 @@ SMARTOPS_HD PairStats pair_stats_from_moments(const PairMoments& raw, double g1a
   PairStats s;
   s.mean_a = c.ka;
   s.mean_b = c.kb;
-  s.var_a = ma2 > 0.0 ? ma2 : 0.0;
-  s.var_b = mb2 > 0.0 ? mb2 : 0.0;
+  s.var_a = ma2 < 0.0 ? 0.0 : ma2;  // a rounding below 0 is 0; NaN stays NaN
+  s.var_b = mb2 < 0.0 ? 0.0 : mb2;
   const double Aa = g1a / sqrt(s.var_a + eps);  // u_a = Aa * d_a + b1a
   const double Ab = g1b / sqrt(s.var_b + eps);
 
@@ -113,7 +176,7 @@ SMARTOPS_HD PairStats pair_stats_from_moments(const PairMoments& raw, double g1a
                   + alb * alb * ee_b + beb * beb * mb2 + 2.0 * alb * beb * mb3
                   + 2.0 * ala * alb * ee_ab + 2.0 * ala * beb * c21 + 2.0 * bea * alb * c12
                   + 2.0 * bea * beb * c11;
-  s.var_p = s2 > 0.0 ? 0.25 * s2 : 0.0;
+  s.var_p = s2 < 0.0 ? 0.0 : 0.25 * s2;
   return s;
 }
 

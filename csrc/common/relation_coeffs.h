@@ -2,15 +2,21 @@
 // Per-pair coefficients of the relation op's elementwise passes, computed in
 // double from the statistics and BN parameters, shared by CPU and CUDA.
 //
-// Notation (shared/notes/relation-op-math.md): for pair k = (a, b),
-//   u_a = Aa x_a + Ba                  (BN1, affine folded)
-//   s   = u_a^2 + u_b^2,  p = s / 2
-//   q   = P s + Q                      (BN2, affine folded)
-//   ph  = H s + J                      (BN2's normalised value)
-//   xh_a = Ra x_a + Sa                 (BN1's normalised value)
-//   y   = relu(q) or q
-// Forward and backward evaluate q with the same P and Q, so the ReLU mask of
-// the backward is exactly the one the forward applied.
+// Notation (shared/notes/relation-op-math.md, docs/relation-op-numerics.md):
+// for pair k = (a, b) with BN1 means ma, mb,
+//   xc_a = x_a - ma                    (centred first: see below)
+//   xh_a = Ra xc_a                     (BN1's normalised value, Ra = 1/sqrt(var_a + eps))
+//   u_a  = Aa xc_a + b1a               (BN1's output, Aa = g1a Ra)
+//   s    = u_a^2 + u_b^2,  p = s / 2
+//   ph   = H (s - M2)                  (BN2's normalised value, H = Rp / 2, M2 = 2 mean_p)
+//   q    = P (s - M2) + b2             (BN2's output, P = g2 Rp / 2)
+//   y    = relu(q) or q
+// Every value is centred on its mean before it is scaled. The folded forms
+// (u = Aa x + (b1 - ma Aa), q = P s + Q) cancel catastrophically when a
+// channel's spread is small against its mean (a constant channel at 1e4:
+// Aa x ~ 3e6 while u ~ 1), which cost float32 up to all of its digits.
+// Forward and backward evaluate q with the same expression and
+// coefficients, so the ReLU mask of the backward is the forward's.
 #include <math.h>
 
 #include "common/macros.h"
@@ -28,50 +34,116 @@ struct PairParams {
   double g1a, b1a, g1b, b1b, g2, b2;
 };
 
-enum ApplyCoef { kAa, kBa, kAb, kBb, kP, kQ, kNumApplyCoef };
+enum ApplyCoef { kMa, kAa, kB1a, kMb, kAb, kB1b, kM2, kP, kB2, kNumApplyCoef };
 
-// Backward coefficients: the apply ones, then the normalised values, then
-// the dx pass: dx_a = Ua u_a t + Va x_a + Wa with t = dq - E s - F.
+// Backward coefficients: the apply ones, then the normalising factors, then
+// the dx pass: dx_a = Ua u_a t + Va xc_a + Wa with t = dq - E (s - M2) - F.
 enum BackwardCoef {
-  kBAa, kBBa, kBAb, kBBb, kBP, kBQ,
-  kH, kJ, kRa, kSa, kRb, kSb,
+  kBMa, kBAa, kBB1a, kBMb, kBAb, kBB1b, kBM2, kBP, kBB2,
+  kH, kRa, kRb,
   kE, kF, kUa, kVa, kWa, kUb, kVb, kWb,
   kNumBackwardCoef
 };
 
-// Sums over positions that the backward needs, per pair.
+// Sums over positions that the backward needs, per pair: sum(dq),
+// sum(dq ph) and, per channel, sums of xh and xh^2 against dq and ph.
+// Normalised values keep every term O(|grad|) whatever the scale of x.
 struct PairGradSums {
-  double dq, dq_ph;                       // sum(dq), sum(dq ph)
-  double udq_a, uph_a, uxdq_a, uxph_a;    // sum(u_a dq), sum(u_a ph), sum(u_a xh_a dq), sum(u_a xh_a ph)
-  double udq_b, uph_b, uxdq_b, uxph_b;
+  double dq, dq_ph;
+  double hdq_a, hph_a, h2dq_a, h2ph_a;  // sum(xh_a dq), sum(xh_a ph), sum(xh_a^2 dq), sum(xh_a^2 ph)
+  double hdq_b, hph_b, h2dq_b, h2ph_b;
 };
 
 struct PairGrads {
   double g1a, b1a, g1b, b1b, g2, b2;
 };
 
-SMARTOPS_HD void relation_apply_coeffs(const PairStatsIn& s, const PairParams& w, double eps, double* c) {
-  const double ra = 1.0 / sqrt(s.var_a + eps), rb = 1.0 / sqrt(s.var_b + eps);
-  const double rp = 1.0 / sqrt(s.var_p + eps);
-  c[kAa] = w.g1a * ra;
-  c[kBa] = w.b1a - s.mean_a * c[kAa];
-  c[kAb] = w.g1b * rb;
-  c[kBb] = w.b1b - s.mean_b * c[kAb];
-  c[kP] = 0.5 * w.g2 * rp;
-  c[kQ] = w.b2 - s.mean_p * w.g2 * rp;
+// 1/sqrt(var + eps) of BN1's channels a, b and BN2's pooled channel.
+struct PairInvStd {
+  double ra, rb, rp;
+};
+
+SMARTOPS_HD PairInvStd pair_inv_std(const PairStatsIn& s, double eps) {
+  return PairInvStd{1.0 / sqrt(s.var_a + eps), 1.0 / sqrt(s.var_b + eps), 1.0 / sqrt(s.var_p + eps)};
 }
 
-// Coefficients of the backward's reduction pass (the first 12 entries).
-SMARTOPS_HD void relation_reduce_coeffs(const PairStatsIn& s, const PairParams& w, double eps, double* c) {
-  relation_apply_coeffs(s, w, eps, c);  // kBAa..kBQ share positions with kAa..kQ
-  const double ra = 1.0 / sqrt(s.var_a + eps), rb = 1.0 / sqrt(s.var_b + eps);
-  const double rp = 1.0 / sqrt(s.var_p + eps);
-  c[kH] = 0.5 * rp;
-  c[kJ] = -s.mean_p * rp;
-  c[kRa] = ra;
-  c[kSa] = -s.mean_a * ra;
-  c[kRb] = rb;
-  c[kSb] = -s.mean_b * rb;
+// Unit roundoff of the precision A the elementwise passes compute in.
+template <typename A>
+struct Roundoff;
+template <>
+struct Roundoff<float> {
+  static constexpr double value = 0x1p-24;
+};
+template <>
+struct Roundoff<double> {
+  static constexpr double value = 0x1p-53;
+};
+
+// 1/sqrt(var_p + eps) as the elementwise passes use it. With batch
+// statistics it is 0 for a pooled channel whose spread in this batch is below
+// what precision A resolves of its mean (both channels constant, or |x| so
+// small that u = b1 to A's precision): its normalised value is then exactly
+// 0, as eager BN2 gives for identical values, instead of A's rounding noise
+// in s amplified by up to 1/sqrt(eps). (Running statistics say nothing about
+// the spread of the batch at hand: they are used as they are.)
+template <typename A>
+SMARTOPS_HD double pooled_inv_std(const PairStatsIn& s, double rp, bool batch_stats) {
+  const double resolved = 4.0 * Roundoff<A>::value * s.mean_p;
+  return batch_stats && s.var_p <= resolved * resolved ? 0.0 : rp;
+}
+
+template <typename A>
+SMARTOPS_HD void relation_apply_coeffs(const PairStatsIn& s, const PairParams& w, double eps, bool batch_stats,
+                                       double* c) {
+  const PairInvStd r = pair_inv_std(s, eps);
+  c[kMa] = s.mean_a;
+  c[kAa] = w.g1a * r.ra;
+  c[kB1a] = w.b1a;
+  c[kMb] = s.mean_b;
+  c[kAb] = w.g1b * r.rb;
+  c[kB1b] = w.b1b;
+  c[kM2] = 2.0 * s.mean_p;
+  c[kP] = 0.5 * w.g2 * pooled_inv_std<A>(s, r.rp, batch_stats);
+  c[kB2] = w.b2;
+}
+
+// Coefficients of the backward's reduction pass (the first kE entries).
+template <typename A>
+SMARTOPS_HD void relation_reduce_coeffs(const PairStatsIn& s, const PairParams& w, double eps, bool batch_stats,
+                                        double* c) {
+  relation_apply_coeffs<A>(s, w, eps, batch_stats, c);  // kBMa..kBB2 share positions with kMa..kB2
+  const PairInvStd r = pair_inv_std(s, eps);
+  c[kH] = 0.5 * pooled_inv_std<A>(s, r.rp, batch_stats);
+  c[kRa] = r.ra;
+  c[kRb] = r.rb;
+}
+
+// Parameter gradients of channel a (or b) of a pair, from its sums.
+// With u = g1 xh + b1, dp = K (dq - m1 - m2 ph) and K = g2 Rp:
+//   db1 = sum(dp u)    = K g1 (sum(xh dq) - m2 sum(xh ph))
+//   dg1 = sum(dp u xh) = K (b1 (sum(xh dq) - m2 sum(xh ph))
+//                           + g1 (sum(xh^2 dq) - m1 M var R^2 - m2 sum(xh^2 ph)))
+// using sum(ph) = 0, sum(xh) = 0 and sum(xh^2) = M var R^2 of batch
+// statistics: the large terms b1 sum(dq) that the raw form subtracts cancel
+// exactly and are never formed. Frozen statistics (m1 = m2 = 0) keep
+// sum(u dq) = g1 sum(xh dq) + b1 sum(dq).
+struct ChannelGrads {
+  double g1, b1;
+};
+
+SMARTOPS_HD ChannelGrads relation_channel_grads(double hdq, double hph, double h2dq, double h2ph, double g1,
+                                                double b1, double var, double r, double K, double dq, double m1,
+                                                double m2, double count, bool batch_stats) {
+  ChannelGrads out;
+  if (batch_stats) {
+    const double lin = hdq - m2 * hph;
+    out.b1 = K * g1 * lin;
+    out.g1 = K * (b1 * lin + g1 * (h2dq - m1 * count * var * r * r - m2 * h2ph));
+  } else {
+    out.b1 = K * (g1 * hdq + b1 * dq);
+    out.g1 = K * (b1 * hdq + g1 * h2dq);
+  }
+  return out;
 }
 
 // Parameter gradients of one pair from its sums, and the remaining dx
@@ -79,41 +151,28 @@ SMARTOPS_HD void relation_reduce_coeffs(const PairStatsIn& s, const PairParams& 
 // so they depend on x; otherwise they are constants (evaluation).
 SMARTOPS_HD PairGrads relation_grads_and_dx_coeffs(const PairGradSums& g, const PairStatsIn& s, const PairParams& w,
                                                    double eps, double count, bool batch_stats, double* c) {
-  const double ra = 1.0 / sqrt(s.var_a + eps), rb = 1.0 / sqrt(s.var_b + eps);
-  const double rp = 1.0 / sqrt(s.var_p + eps);
-  const double K = w.g2 * rp;
-  PairGrads out;
-  out.b2 = g.dq;
-  out.g2 = g.dq_ph;
-  double m1 = 0.0, m2 = 0.0;
-  if (batch_stats) {
-    m1 = g.dq / count;
-    m2 = g.dq_ph / count;
-    // sum(u) = count * b1 and sum(u xh) = count * g1 var r^2 exactly.
-    out.b1a = K * (g.udq_a - m1 * count * w.b1a - m2 * g.uph_a);
-    out.g1a = K * (g.uxdq_a - m1 * count * w.g1a * s.var_a * ra * ra - m2 * g.uxph_a);
-    out.b1b = K * (g.udq_b - m1 * count * w.b1b - m2 * g.uph_b);
-    out.g1b = K * (g.uxdq_b - m1 * count * w.g1b * s.var_b * rb * rb - m2 * g.uxph_b);
-  } else {
-    out.b1a = K * g.udq_a;
-    out.g1a = K * g.uxdq_a;
-    out.b1b = K * g.udq_b;
-    out.g1b = K * g.uxdq_b;
-  }
-  // dx_a = Ga (K u_a (dq - m1 - m2 ph) - db1_a / M - xh_a dg1_a / M), Ga = g1a ra,
-  // with ph = H s + J and xh_a = Ra x_a + Sa folded in.
-  const double H = 0.5 * rp, J = -s.mean_p * rp;
-  c[kE] = m2 * H;
-  c[kF] = m2 * J + m1;
-  const double Ga = w.g1a * ra, Gb = w.g1b * rb;
-  const double ca = batch_stats ? out.b1a / count : 0.0, ea = batch_stats ? out.g1a / count : 0.0;
-  const double cb = batch_stats ? out.b1b / count : 0.0, eb = batch_stats ? out.g1b / count : 0.0;
+  const PairInvStd r = pair_inv_std(s, eps);
+  const double K = w.g2 * r.rp;
+  const double m1 = batch_stats ? g.dq / count : 0.0;
+  const double m2 = batch_stats ? g.dq_ph / count : 0.0;
+  const ChannelGrads ga = relation_channel_grads(g.hdq_a, g.hph_a, g.h2dq_a, g.h2ph_a, w.g1a, w.b1a, s.var_a, r.ra,
+                                                 K, g.dq, m1, m2, count, batch_stats);
+  const ChannelGrads gb = relation_channel_grads(g.hdq_b, g.hph_b, g.h2dq_b, g.h2ph_b, w.g1b, w.b1b, s.var_b, r.rb,
+                                                 K, g.dq, m1, m2, count, batch_stats);
+  const PairGrads out{ga.g1, ga.b1, gb.g1, gb.b1, g.dq_ph, g.dq};
+  // dx_a = Ga (K u_a (dq - m1 - m2 ph) - db1_a / M - xh_a dg1_a / M), Ga = g1a Ra,
+  // with ph = H (s - M2) and xh_a = Ra xc_a folded in (no dependence on the
+  // statistics' own gradient with frozen statistics: the last two terms vanish).
+  c[kE] = m2 * 0.5 * r.rp;
+  c[kF] = m1;
+  const double Ga = w.g1a * r.ra, Gb = w.g1b * r.rb;
+  const double inv_m = batch_stats ? 1.0 / count : 0.0;
   c[kUa] = Ga * K;
-  c[kVa] = -Ga * ea * ra;
-  c[kWa] = -Ga * (ea * (-s.mean_a * ra) + ca);
+  c[kVa] = -Ga * r.ra * out.g1a * inv_m;
+  c[kWa] = -Ga * out.b1a * inv_m;
   c[kUb] = Gb * K;
-  c[kVb] = -Gb * eb * rb;
-  c[kWb] = -Gb * (eb * (-s.mean_b * rb) + cb);
+  c[kVb] = -Gb * r.rb * out.g1b * inv_m;
+  c[kWb] = -Gb * out.b1b * inv_m;
   return out;
 }
 

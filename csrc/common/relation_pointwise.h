@@ -8,104 +8,107 @@
 
 namespace smartops {
 
-// max(q, 0) and (q > 0 ? g : 0); W{} is zero for scalars and vectors alike.
+// relu(q) and its gradient as torch has them: NaN passes through both
+// (relu(NaN) = NaN, and threshold_backward masks only where q <= 0).
+// W{} is zero for scalars and vectors alike.
 template <class W>
 SMARTOPS_HD W relu_of(const W& q) {
-  return q > W{} ? q : W{};
+  return q <= W{} ? W{} : q;
 }
 
 template <class W>
 SMARTOPS_HD W pass_where_positive(const W& q, const W& g) {
-  return q > W{} ? g : W{};
+  return q <= W{} ? W{} : g;
 }
 
-// Sums of powers of the deviations da = x_a - ka, db = x_b - kb (see
-// PairMoments in common/pair_moments.h).
+// The forward values of one element pair: centred inputs, BN1 outputs and
+// s - M2, the pooled value centred on BN2's mean (common/relation_coeffs.h).
+// Both passes compute q from these with relation_pre_relu, so the ReLU mask
+// of the backward is exactly the one the forward applied.
 template <class W>
-struct PowerSums {
-  W a1{}, a2{}, a3{}, a4{}, b1{}, b2{}, b3{}, b4{}, ab{}, a2b{}, ab2{}, a2b2{};
-
-  SMARTOPS_HD void add(W da, W db) {
-    const W da2 = da * da, db2 = db * db;
-    a1 += da;
-    a2 += da2;
-    a3 += da2 * da;
-    a4 += da2 * da2;
-    b1 += db;
-    b2 += db2;
-    b3 += db2 * db;
-    b4 += db2 * db2;
-    ab += da * db;
-    a2b += da2 * db;
-    ab2 += da * db2;
-    a2b2 += da2 * db2;
+struct PairPoint {
+  W xa, xb, ua, ub, sm;
+  SMARTOPS_HD PairPoint(const W* k, W a, W b) {
+    xa = a - k[kMa];
+    xb = b - k[kMb];
+    ua = k[kAa] * xa + k[kB1a];
+    ub = k[kAb] * xb + k[kB1b];
+    sm = (ua * ua + ub * ub) - k[kM2];
   }
 };
 
-// Forward output of one element: relu(P (u_a^2 + u_b^2) + Q).
+template <class W>
+SMARTOPS_HD W relation_pre_relu(const W* k, const PairPoint<W>& p) {
+  return k[kP] * p.sm + k[kB2];
+}
+
+// Forward output of one element.
 template <class W>
 SMARTOPS_HD W relation_output(const W* k, W a, W b, bool relu) {
-  const W ua = k[kAa] * a + k[kBa];
-  const W ub = k[kAb] * b + k[kBb];
-  const W q = k[kP] * (ua * ua + ub * ub) + k[kQ];
+  const W q = relation_pre_relu(k, PairPoint<W>(k, a, b));
   return relu ? relu_of(q) : q;
 }
 
-// Backward: the recomputed forward values of one element and its dq. q is
-// evaluated exactly as relation_output does, so the ReLU mask matches.
+// Backward: the recomputed forward values of one element, BN2's normalised
+// value and dq.
 template <class W>
-struct BackwardPoint {
-  W ua, ub, s, ph, dq;
-  SMARTOPS_HD BackwardPoint(const W* k, W a, W b, W g, bool relu) {
-    ua = k[kBAa] * a + k[kBBa];
-    ub = k[kBAb] * b + k[kBBb];
-    s = ua * ua + ub * ub;
-    ph = k[kH] * s + k[kJ];
-    dq = relu ? pass_where_positive(k[kBP] * s + k[kBQ], g) : g;
+struct BackwardPoint : PairPoint<W> {
+  W ph, dq;
+  SMARTOPS_HD BackwardPoint(const W* k, W a, W b, W g, bool relu) : PairPoint<W>(k, a, b) {
+    ph = k[kH] * this->sm;
+    dq = relu ? pass_where_positive(relation_pre_relu(k, *this), g) : g;
   }
 };
 
 // The per-pair sums of PairGradSums, accumulated element by element.
 template <class W>
 struct GradSums {
-  W dq{}, dq_ph{}, udq_a{}, uph_a{}, uxdq_a{}, uxph_a{}, udq_b{}, uph_b{}, uxdq_b{}, uxph_b{};
+  W dq{}, dq_ph{}, hdq_a{}, hph_a{}, h2dq_a{}, h2ph_a{}, hdq_b{}, hph_b{}, h2dq_b{}, h2ph_b{};
 
-  SMARTOPS_HD void add(const W* k, const BackwardPoint<W>& p, W a, W b) {
-    const W uxa = p.ua * (k[kRa] * a + k[kSa]);
-    const W uxb = p.ub * (k[kRb] * b + k[kSb]);
+  SMARTOPS_HD void add(const W* k, const BackwardPoint<W>& p) {
+    const W ha = k[kRa] * p.xa, hb = k[kRb] * p.xb;
+    const W hdq_a_i = ha * p.dq, hph_a_i = ha * p.ph, hdq_b_i = hb * p.dq, hph_b_i = hb * p.ph;
     dq += p.dq;
     dq_ph += p.dq * p.ph;
-    udq_a += p.ua * p.dq;
-    uph_a += p.ua * p.ph;
-    uxdq_a += uxa * p.dq;
-    uxph_a += uxa * p.ph;
-    udq_b += p.ub * p.dq;
-    uph_b += p.ub * p.ph;
-    uxdq_b += uxb * p.dq;
-    uxph_b += uxb * p.ph;
+    hdq_a += hdq_a_i;
+    hph_a += hph_a_i;
+    h2dq_a += ha * hdq_a_i;
+    h2ph_a += ha * hph_a_i;
+    hdq_b += hdq_b_i;
+    hph_b += hph_b_i;
+    h2dq_b += hb * hdq_b_i;
+    h2ph_b += hb * hph_b_i;
   }
 };
 
-// dx of one element pair: dx_a = Ua u_a (dq - E s - F) + Va x_a + Wa.
-template <class W>
-SMARTOPS_HD void relation_grad_input(const W* k, const BackwardPoint<W>& p, W a, W b, W& da, W& db) {
-  const W t = p.dq - k[kE] * p.s - k[kF];
-  da = k[kUa] * p.ua * t + k[kVa] * a + k[kWa];
-  db = k[kUb] * p.ub * t + k[kVb] * b + k[kWb];
+// dx of one element pair: dx_a = Ua u_a (dq - E (s - M2) - F) + Va xc_a + Wa
+// with batch statistics; with frozen ones E = F = Va = Wa = 0 and the terms
+// are not formed, so that a NaN in one channel's BN1 output stays out of its
+// partner's dx, as in eager (0 * NaN would be NaN).
+template <bool kBatchStats, class W>
+SMARTOPS_HD void relation_grad_input(const W* k, const BackwardPoint<W>& p, W& da, W& db) {
+  if constexpr (kBatchStats) {
+    const W t = p.dq - k[kE] * p.sm - k[kF];
+    da = k[kUa] * p.ua * t + k[kVa] * p.xa + k[kWa];
+    db = k[kUb] * p.ub * t + k[kVb] * p.xb + k[kWb];
+  } else {
+    da = k[kUa] * p.ua * p.dq;
+    db = k[kUb] * p.ub * p.dq;
+  }
 }
 
 SMARTOPS_HD PairGradSums pair_grad_sums_add(const PairGradSums& x, const PairGradSums& y) {
   PairGradSums r;
   r.dq = x.dq + y.dq;
   r.dq_ph = x.dq_ph + y.dq_ph;
-  r.udq_a = x.udq_a + y.udq_a;
-  r.uph_a = x.uph_a + y.uph_a;
-  r.uxdq_a = x.uxdq_a + y.uxdq_a;
-  r.uxph_a = x.uxph_a + y.uxph_a;
-  r.udq_b = x.udq_b + y.udq_b;
-  r.uph_b = x.uph_b + y.uph_b;
-  r.uxdq_b = x.uxdq_b + y.uxdq_b;
-  r.uxph_b = x.uxph_b + y.uxph_b;
+  r.hdq_a = x.hdq_a + y.hdq_a;
+  r.hph_a = x.hph_a + y.hph_a;
+  r.h2dq_a = x.h2dq_a + y.h2dq_a;
+  r.h2ph_a = x.h2ph_a + y.h2ph_a;
+  r.hdq_b = x.hdq_b + y.hdq_b;
+  r.hph_b = x.hph_b + y.hph_b;
+  r.h2dq_b = x.h2dq_b + y.h2dq_b;
+  r.h2ph_b = x.h2ph_b + y.h2ph_b;
   return r;
 }
 

@@ -139,7 +139,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     const std::optional<Tensor>& var2, double eps, bool relu) {
   const bool use_batch_stats = !mean1.has_value();
   const RelationShape shape =
-      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
   check_cpu_dtype("relation_pool", x);
   const at::MemoryFormat format = relation_pool_memory_format(x);
   const Tensor xc = x.contiguous(format);
@@ -155,7 +155,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
     for (int64_t k = 0; k < shape.C; ++k) {
       double c[kNumApplyCoef];
-      relation_apply_coeffs(st[k], params[k], eps, c);
+      relation_apply_coeffs<scalar_t>(st[k], params[k], eps, use_batch_stats, c);
       for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * shape.C + k] = static_cast<scalar_t>(c[j]);
     }
     run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
@@ -175,7 +175,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
     const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
     double eps, bool relu, bool batch_stats) {
   const RelationShape shape =
-      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
+                                   batch_stats);
   check_cpu_dtype("relation_pool_backward", x);
   const at::MemoryFormat format = relation_pool_memory_format(x);
   const Tensor xc = x.contiguous(format);
@@ -201,7 +202,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
     // (they do not depend on the sums then).
     for (int64_t k = 0; k < C; ++k) {
       double c[kNumBackwardCoef];
-      relation_reduce_coeffs(st[k], params[k], eps, c);
+      relation_reduce_coeffs<scalar_t>(st[k], params[k], eps, batch_stats, c);
       relation_grads_and_dx_coeffs(PairGradSums{}, st[k], params[k], eps, count, false, c);
       set_coeffs(k, c, 0, kNumBackwardCoef);
     }

@@ -52,7 +52,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
     const std::optional<Tensor>& var2, double eps, bool relu) {
   const bool use_batch_stats = !mean1.has_value();
   const RelationShape shape =
-      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+      check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
   const c10::cuda::CUDAGuard guard(x.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int device = x.get_device();
@@ -100,7 +100,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cuda(
     const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
     double eps, bool relu, bool batch_stats) {
   const RelationShape shape =
-      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2);
+      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
+                                   batch_stats);
   const c10::cuda::CUDAGuard guard(x.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int device = x.get_device();

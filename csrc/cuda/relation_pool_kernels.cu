@@ -6,7 +6,7 @@
 // Work split: see cuda/launch_geometry.h.
 //
 // Numerics: a tile's moments are taken about the tile's own mean in float,
-// then merged into per-thread, per-block and per-pair results in double
+// on deviations pre-scaled by a power of two, then merged into per-thread, per-block and per-pair results in double
 // with exact re-centring (common/pair_moments.h); every reduction runs in a
 // fixed order, so results are deterministic run to run. No host sync.
 #include <c10/cuda/CUDAException.h>
@@ -139,25 +139,24 @@ __global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __rest
       A a[kTile], b[kTile], unused[kTile];
       const int n = load_tile<T, A>(x, nullptr, ch, ln.r, L.rows, a, b, unused);
       if (n == 0) continue;
-      A ca = A(0), cb = A(0);
+      // The tile's mean as reference point, its largest magnitude for the
+      // pre-scaling of the deviations (common/pair_moments.h, "Range").
+      A ca = A(0), cb = A(0), ma = A(0), mb = A(0);
 #pragma unroll
       for (int j = 0; j < kTile; ++j) {
         ca += a[j];
         cb += b[j];
+        ma = fmax(ma, fabs(a[j]));
+        mb = fmax(mb, fabs(b[j]));
       }
       ca /= A(n);
       cb /= A(n);
+      const A sa = static_cast<A>(deviation_scale(ma)), sb = static_cast<A>(deviation_scale(mb));
       PowerSums<A> s;
 #pragma unroll
       for (int j = 0; j < kTile; ++j)
-        if (j < n) s.add(a[j] - ca, b[j] - cb);
-      PairMoments m;
-      m.n = n;
-      m.ka = ca;
-      m.kb = cb;
-      m.a1 = s.a1; m.a2 = s.a2; m.a3 = s.a3; m.a4 = s.a4;
-      m.b1 = s.b1; m.b2 = s.b2; m.b3 = s.b3; m.b4 = s.b4;
-      m.ab = s.ab; m.a2b = s.a2b; m.ab2 = s.ab2; m.a2b2 = s.a2b2;
+        if (j < n) s.add((a[j] - ca) * sa, (b[j] - cb) * sb);
+      const PairMoments m = pair_moments_from_sums(s, n, ca, cb, sa, sb);
       acc = pair_moments_merge(acc, m);
     }
   }
@@ -166,9 +165,9 @@ __global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __rest
 
 template <typename P, typename A>
 __device__ void write_apply_coeffs(int64_t k, int64_t C, const PairStatsIn& s, const PairParams& w, double eps,
-                                   A* coeffs) {
+                                   bool batch_stats, A* coeffs) {
   double c[kNumApplyCoef];
-  relation_apply_coeffs(s, w, eps, c);
+  relation_apply_coeffs<A>(s, w, eps, batch_stats, c);
   for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
 
@@ -195,7 +194,7 @@ __global__ void __launch_bounds__(kFinalizeThreads) stats_finalize_kernel(
   const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
   store_pair_row(mean1, var1, mean2, var2, k, s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p);
   write_apply_coeffs<P, A>(k, C, PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p}, w, eps,
-                           coeffs);
+                           true, coeffs);
 }
 
 template <typename P, typename A>
@@ -203,7 +202,7 @@ __global__ void apply_coeffs_kernel(const P* w1, const P* b1, const P* w2, const
                                     const P* m2, const P* v2, int64_t C, double eps, A* coeffs) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= C) return;
-  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, coeffs);
+  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, false, coeffs);
 }
 
 // --------------------------------------------------------------------- apply
@@ -232,10 +231,10 @@ __global__ void __launch_bounds__(kThreads) apply_kernel(const T* __restrict__ x
 // ------------------------------------------------------------------ backward
 
 __device__ __forceinline__ PairGradSums to_double(const GradSums<float>& s) {
-  return PairGradSums{s.dq, s.dq_ph, s.udq_a, s.uph_a, s.uxdq_a, s.uxph_a, s.udq_b, s.uph_b, s.uxdq_b, s.uxph_b};
+  return PairGradSums{s.dq, s.dq_ph, s.hdq_a, s.hph_a, s.h2dq_a, s.h2ph_a, s.hdq_b, s.hph_b, s.h2dq_b, s.h2ph_b};
 }
 __device__ __forceinline__ PairGradSums to_double(const GradSums<double>& s) {
-  return PairGradSums{s.dq, s.dq_ph, s.udq_a, s.uph_a, s.uxdq_a, s.uxph_a, s.udq_b, s.uph_b, s.uxdq_b, s.uxph_b};
+  return PairGradSums{s.dq, s.dq_ph, s.hdq_a, s.hph_a, s.h2dq_a, s.h2ph_a, s.hdq_b, s.hph_b, s.h2dq_b, s.h2ph_b};
 }
 
 // One kernel for both backward passes: kWriteDx writes dx, kSums
@@ -263,10 +262,10 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const T* __restrict_
       for (int j = 0; j < kTile; ++j) {
         if (j >= n) continue;
         const BackwardPoint<A> p(k, a[j], b[j], gv[j], relu);
-        if (kSums) tile.add(k, p, a[j], b[j]);
+        if (kSums) tile.add(k, p);
         if (kWriteDx) {
           A da, db;
-          relation_grad_input(k, p, a[j], b[j], da, db);
+          relation_grad_input<!kSums>(k, p, da, db);  // kSums: frozen statistics
           const int64_t off = (ln.r + static_cast<int64_t>(j) * L.rows) * ch.stride_x;
           dx[ch.xa + off] = static_cast<T>(da);
           dx[ch.xb + off] = static_cast<T>(db);
@@ -282,13 +281,14 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const T* __restrict_
 // statistics; the reduction ones for batch statistics).
 template <typename P, typename A>
 __global__ void backward_coeffs_kernel(const P* w1, const P* b1, const P* w2, const P* b2, const P* m1, const P* v1,
-                                       const P* m2, const P* v2, int64_t C, double eps, double count, A* coeffs) {
+                                       const P* m2, const P* v2, int64_t C, double eps, double count,
+                                       bool batch_stats, A* coeffs) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= C) return;
   const PairStatsIn s = stats_of(m1, v1, m2, v2, k);
   const PairParams w = params_of(w1, b1, w2, b2, k);
   double c[kNumBackwardCoef];
-  relation_reduce_coeffs(s, w, eps, c);
+  relation_reduce_coeffs<A>(s, w, eps, batch_stats, c);
   relation_grads_and_dx_coeffs(PairGradSums{}, s, w, eps, count, false, c);
   for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
@@ -361,7 +361,7 @@ void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b
   const Launch L = launch_for(g, device);
   const double count = static_cast<double>(g.N * g.S);
   SMARTOPS_LAUNCH(pair_blocks(g.C), kFinalizeThreads, 0, stream, backward_coeffs_kernel<P, A>)(
-      w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, c);
+      w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, batch_stats, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   if (batch_stats) {
     SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, false, true>)(grad, x, dx, c, g, L, relu, sums);

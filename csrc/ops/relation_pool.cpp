@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
+
 namespace smartops {
 
 at::MemoryFormat relation_pool_memory_format(const Tensor& x) {
@@ -22,8 +24,22 @@ void check_vector(const char* op, const char* name, const Tensor& t, int64_t len
               " (BN parameters and statistics are float32 for half-precision x, else x's dtype)");
 }
 
+// eps as torch's batch_norm takes it: positive with batch statistics (a
+// constant channel would divide by 0), non-negative with running ones; and,
+// unlike torch, finite (NaN or inf would silently give NaN or zero outputs).
+void check_eps(const char* op, double eps, bool batch_stats) {
+  TORCH_CHECK(std::isfinite(eps), op, ": eps must be finite, got ", eps);
+  if (batch_stats) {
+    TORCH_CHECK(eps > 0, op, ": eps must be positive when training (batch statistics), got ", eps);
+  } else {
+    TORCH_CHECK(eps >= 0, op, ": eps must be non-negative, got ", eps);
+  }
+}
+
 RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
-                         const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4], bool batch_stats) {
+                         const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4], double eps,
+                         bool batch_stats) {
+  check_eps(op, eps, batch_stats);
   const at::ScalarType param_dtype = check_pair_input(op, "x", x);
   const int64_t channels = x.size(1);
   const int64_t C = channels / 2;
@@ -73,19 +89,21 @@ std::vector<int64_t> relation_pool_output_shape(const Tensor& x) {
 RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                           const Tensor& weight2, const Tensor& bias2,
                                           const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1,
-                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2) {
+                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2,
+                                          double eps) {
   const Tensor* stats[4] = {mean1 ? &*mean1 : nullptr, var1 ? &*var1 : nullptr, mean2 ? &*mean2 : nullptr,
                             var2 ? &*var2 : nullptr};
-  return check_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, !mean1.has_value());
+  return check_args("relation_pool", x, weight1, bias1, weight2, bias2, stats, eps, !mean1.has_value());
 }
 
 RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
                                            const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
                                            const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
-                                           const Tensor& var2) {
+                                           const Tensor& var2, double eps, bool batch_stats) {
   const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
+  check_eps("relation_pool_backward", eps, batch_stats);
   const RelationShape shape =
-      check_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, false);
+      check_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, eps, false);
   const auto out_shape = relation_pool_output_shape(x);
   TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
               c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());

@@ -35,13 +35,14 @@ inline bool relation_pool_planar(const RelationShape& s, at::MemoryFormat format
 RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                           const Tensor& weight2, const Tensor& bias2,
                                           const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1,
-                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2);
+                                          const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2,
+                                          double eps);
 
 // The same for relation_pool_backward, grad_out included.
 RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
                                            const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
                                            const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
-                                           const Tensor& var2);
+                                           const Tensor& var2, double eps, bool batch_stats);
 
 // Checks an input of pair-pooling ops, named `name` in errors: 5-D, an even
 // number of channels, a floating dtype. Returns the dtype that per-channel

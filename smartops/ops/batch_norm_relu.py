@@ -21,14 +21,24 @@ def _affine(x, weight, bias, mean, invstd):
     return torch.addcmul(beta.view(shape), x, alpha.view(shape)).to(x.dtype)
 
 
+def _batch_stats(x):
+    """Per-channel mean and biased variance, in x's dtype (the parameters'
+    precision: float32 for a half-precision input). Eager: BN's own
+    statistics kernel, several times faster than var_mean over N, T, H, W.
+    Under torch.compile: var_mean, because aten.batch_norm_update_stats has
+    no fake-tensor implementation (dynamic shapes fail on it) and the
+    compiler fuses the reduction anyway."""
+    if torch.compiler.is_compiling():
+        var, mean = torch.var_mean(x, [d for d in range(x.dim()) if d != 1], correction=0)
+        return mean, var
+    return torch.batch_norm_update_stats(x, None, None, 0.0)
+
+
 class _BatchNormReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, batch_stats, momentum, eps):
         if batch_stats:
-            # Per-channel mean and biased variance (BN's own statistics kernel,
-            # several times faster than var_mean over N, T, H, W), in the
-            # parameters' precision (float32 for a half-precision x).
-            mean, var = torch.batch_norm_update_stats(x.to(weight.dtype), None, None, 0.0)
+            mean, var = _batch_stats(x.to(weight.dtype))
             update_running_stats(running_mean, running_var, mean, var, x.numel() // x.shape[1], momentum)
         else:
             mean, var = running_mean, running_var
@@ -59,6 +69,9 @@ def batch_norm_relu(x, weight, bias, running_mean, running_var, training, moment
 
     weight and bias are required (an affine BN). momentum may be a 0-d tensor.
     """
+    if not x.is_floating_point():  # as torch's batch_norm: no integer kernels
+        raise NotImplementedError("batch_norm_relu: not implemented for %s input; x must be a floating-point tensor"
+                                  % x.dtype)
     check_running_pair("batch_norm_relu", "", running_mean, running_var)
     if not training and running_mean is None:
         raise ValueError("batch_norm_relu: running statistics are required when training=False")

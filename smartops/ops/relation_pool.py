@@ -8,6 +8,7 @@ and never writes running statistics; this module updates those, so that
 import torch
 
 from smartops import _extension
+from smartops.ops.reference import relation_pool_reference
 from smartops.ops.running_stats import check_running_pair, update_running_stats
 
 _OP = "relation_pool"
@@ -28,10 +29,21 @@ def param_dtype(x):
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
+def check_same_device(op, x, **tensors):
+    """The kernels' device rule, for the fake (meta) implementations too: a
+    meta tensor among CPU ones would otherwise route the call to the fake
+    implementation, which would hand back uninitialised memory."""
+    for name, t in tensors.items():
+        if t is not None and t.device != x.device:
+            raise RuntimeError("%s: %s is on %s but x is on %s" % (op, name, t.device, x.device))
+
+
 if _extension.is_built():
 
     @torch.library.register_fake("smartops::relation_pool")
     def _relation_pool_fake(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps, relu):
+        check_same_device(_OP, x, weight1=weight1, bias1=bias1, weight2=weight2, bias2=bias2, mean1=mean1,
+                          var1=var1, mean2=mean2, var2=var2)
         n, c2 = x.shape[0], x.shape[1]
         out = torch.empty((n, c2 // 2) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device,
                           memory_format=memory_format_of(x))
@@ -41,6 +53,8 @@ if _extension.is_built():
     @torch.library.register_fake("smartops::relation_pool_backward")
     def _relation_pool_backward_fake(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
                                      relu, batch_stats):
+        check_same_device("relation_pool_backward", x, grad_out=grad_out, weight1=weight1, bias1=bias1,
+                          weight2=weight2, bias2=bias2, mean1=mean1, var1=var1, mean2=mean2, var2=var2)
         dx = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=memory_format_of(x))
         return dx, torch.empty_like(weight1), torch.empty_like(bias1), torch.empty_like(weight2), torch.empty_like(bias2)
 
@@ -53,10 +67,28 @@ if _extension.is_built():
         ctx.mark_non_differentiable(m1, v1, m2, v2)
 
     def _backward(ctx, grad_out, *_stat_grads):
-        grads = torch.ops.smartops.relation_pool_backward(grad_out, *ctx.saved_tensors, ctx.eps, ctx.relu,
-                                                          ctx.batch_stats)
+        if torch.is_grad_enabled():  # backward(create_graph=True): the gradients must be differentiable
+            grads = _differentiable_backward(ctx, grad_out)
+        else:
+            grads = torch.ops.smartops.relation_pool_backward(grad_out, *ctx.saved_tensors, ctx.eps, ctx.relu,
+                                                              ctx.batch_stats)
         # x, weight1, bias1, weight2, bias2; the statistics and flags have none.
         return tuple(grads) + (None,) * 6
+
+    def _differentiable_backward(ctx, grad_out):
+        """Gradients for double backward: the eager reference recomputed from
+        the saved inputs (the same function: batch statistics from x, or the
+        frozen ones) and differentiated with create_graph=True, so that they
+        are themselves functions of x, the parameters and grad_out."""
+        x, weight1, bias1, weight2, bias2, m1, v1, m2, v2 = ctx.saved_tensors
+        inputs = (x, weight1, bias1, weight2, bias2)
+        stats = (None,) * 4 if ctx.batch_stats else (m1, v1, m2, v2)
+        with torch.enable_grad():
+            y = relation_pool_reference(x, weight1, bias1, stats[0], stats[1], weight2, bias2, stats[2], stats[3],
+                                        ctx.batch_stats, eps=ctx.eps, relu=ctx.relu)
+            wanted = [t for t in inputs if t.requires_grad]
+            found = iter(torch.autograd.grad(y, wanted, grad_out, create_graph=True, allow_unused=True))
+        return tuple(next(found) if t.requires_grad else None for t in inputs)
 
     torch.library.register_autograd("smartops::relation_pool", _backward, setup_context=_setup_context)
 
@@ -94,13 +126,10 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
     bias1 = zeros(c2) if bias1 is None else bias1
     weight2 = ones(c2 // 2) if weight2 is None else weight2
     bias2 = zeros(c2 // 2) if bias2 is None else bias2
-    named = dict(weight1=weight1, bias1=bias1, weight2=weight2, bias2=bias2, running_mean1=running_mean1,
-                 running_var1=running_var1, running_mean2=running_mean2, running_var2=running_var2)
-    for name, t in named.items():
-        # Checked here, before dispatch: a tensor on another device would
-        # route the call to that device's kernel.
-        if t is not None and t.device != x.device:
-            raise RuntimeError("relation_pool: %s is on %s but x is on %s" % (name, t.device, x.device))
+    # Checked here, before dispatch: a tensor on another device would route
+    # the call to that device's kernel.
+    check_same_device(_OP, x, weight1=weight1, bias1=bias1, weight2=weight2, bias2=bias2, running_mean1=running_mean1,
+                      running_var1=running_var1, running_mean2=running_mean2, running_var2=running_var2)
     op = torch.ops.smartops.relation_pool
 
     if not training:
@@ -108,6 +137,9 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
         if any(s is None for s in stats):
             raise ValueError("relation_pool: running_mean1, running_var1, running_mean2 and running_var2 are "
                              "required when training=False")
+        if x.numel() == 0:  # an empty batch: the kernels need positions; eager BN passes it through
+            return relation_pool_reference(x, weight1, bias1, running_mean1, running_var1, weight2, bias2,
+                                           running_mean2, running_var2, False, eps=eps, relu=relu)
         return op(x, weight1, bias1, weight2, bias2, *stats, eps, relu)[0]
 
     check_running_pair("relation_pool", "1", running_mean1, running_var1)
