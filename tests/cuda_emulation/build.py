@@ -18,8 +18,9 @@ BUILD = ROOT / "build" / "cuda_emulation"
 # The CUDA sources that the emulation compiles as C++, unchanged. A new
 # kernel file goes in KERNELS, its host file (and the csrc/ops code that file
 # calls) in HOST_SOURCES, and its ops into emulated_ops.cpp.
-KERNELS = ("csrc/cuda/relation_pool_kernels.cu",)
-HOST_SOURCES = ("csrc/cuda/relation_pool_cuda.cpp", "csrc/ops/relation_pool.cpp")
+KERNELS = ("csrc/cuda/relation_pool_kernels.cu", "csrc/cuda/relation_tail_kernels.cu")
+HOST_SOURCES = ("csrc/cuda/relation_pool_cuda.cpp", "csrc/ops/relation_pool.cpp", "csrc/cuda/relation_tail_cuda.cpp",
+                "csrc/ops/relation_tail.cpp")
 
 CXX = os.environ.get("CXX", "c++")
 

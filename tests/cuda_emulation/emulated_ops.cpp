@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cuda/relation_pool_cuda.h"
+#include "cuda/relation_tail_cuda.h"
 #include "cuda_emu.h"
 
 namespace {
@@ -25,6 +26,7 @@ void install() {
   // One line per emulated op.
   installed->impl("relation_pool", &smartops::cuda::relation_pool_cuda);
   installed->impl("relation_pool_backward", &smartops::cuda::relation_pool_backward_cuda);
+  installed->impl("relation_tail", &smartops::cuda::relation_tail_cuda);
 }
 
 // Deregistering makes the earlier (real CPU) kernels current again.
