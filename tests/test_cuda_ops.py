@@ -14,7 +14,8 @@ import torch
 from cuda_emulation import backends
 from op_utils import channels_last, cuda_only, relation_params
 from smartops.nn import RelationPool, SMART
-from smartops.ops import concat_reduce, concat_reduce_reference, relation_pool, relation_pool_reference
+from smartops.ops import (concat_reduce, concat_reduce_reference, relation_pool, relation_pool_reference,
+                          relation_tail, relation_tail_reference)
 
 PARAMS = ("weight1", "bias1", "weight2", "bias2")
 STATS = ("running_mean1", "running_var1", "running_mean2", "running_var2")
@@ -183,6 +184,23 @@ def test_opcheck(backend, training):
     grad = torch.randn(2, 3, 3, 4, 5, device=backend.device)
     torch.library.opcheck(torch.ops.smartops.relation_pool_backward.default,
                           (grad, x.detach()) + args[1:] + (m1, v1, m2, v2, 1e-5, True, training), test_utils=utils)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("shape", [(2, 6, 3, 5, 7), (3, 42, 1, 4, 4), (2, 8, 1, 1, 1)], ids=str)
+def test_relation_tail(backend, dtype, layout, shape):
+    """The folded relation tail's kernel against its float64 reference (on
+    the same rounded input)."""
+    gen = torch.Generator().manual_seed(8)
+    u = torch.randn(shape, generator=gen, dtype=torch.float64).to(device=backend.device, dtype=dtype)
+    if layout == "channels_last":
+        u = channels_last(u)
+    pdt = torch.float64 if dtype == torch.float64 else torch.float32
+    scale, shift = (torch.randn(shape[1] // 2, generator=gen, dtype=torch.float64) for _ in range(2))
+    y = relation_tail(u, scale.to(backend.device, pdt), shift.to(backend.device, pdt))
+    ref = relation_tail_reference(u.double().cpu(), scale, shift)
+    assert y.dtype == dtype and rel_err(y, ref) < TOLERANCE[dtype]
 
 
 # ------------------------------------------------------ real GPU only

@@ -75,7 +75,7 @@ SANITIZERS = {"asan": ["-fsanitize=address,undefined", "-fno-sanitize-recover=un
 
 
 def build_driver(sanitizer, defines=()):
-    """The sanitizer driver (sanitizer_driver.cpp, no libtorch) built with
+    """The sanitizer driver (sanitizer_driver.cpp and KERNELS, no libtorch) built with
     `sanitizer` ("asan": AddressSanitizer + UBSan, "tsan": ThreadSanitizer)
     and extra -D `defines`; rebuilt only when a source or flag changes."""
     torch_include = _torch_include()
@@ -95,6 +95,8 @@ def build_driver(sanitizer, defines=()):
     if not exe.exists():
         exe.parent.mkdir(parents=True, exist_ok=True)
         tmp = exe.with_suffix(".tmp%d" % os.getpid())  # concurrent test runs each write their own
-        subprocess.run([CXX] + flags + [str(source), "-o", str(tmp)], check=True)
+        kernels = [str(ROOT / cu) for cu in KERNELS]
+        subprocess.run([CXX] + flags + ["-x", "c++"] + kernels + ["-x", "none", str(source), "-o", str(tmp)],
+                       check=True)
         tmp.replace(exe)
     return exe

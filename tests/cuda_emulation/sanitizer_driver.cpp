@@ -11,7 +11,12 @@
 #include <cstdio>
 #include <vector>
 
-#include "cuda/relation_pool_kernels.cu"  // the kernels, in this translation unit
+#include <type_traits>
+
+#include <c10/util/Half.h>
+
+#include "cuda/relation_pool_kernels.h"  // build.py compiles and links the .cu files (KERNELS)
+#include "cuda/relation_tail_kernels.h"
 
 namespace {
 
@@ -69,6 +74,20 @@ void run_relation_pool(int64_t N, int64_t C, int64_t S, bool planar) {
   }
 }
 
+// The folded relation tail (elementwise, no barriers): bounds only.
+template <typename T, typename P>
+void run_relation_tail(int64_t N, int64_t C, int64_t S, bool planar) {
+  RelationGeometry g;
+  g.N = N;
+  g.C = C;
+  g.S = S;
+  g.planar = planar;
+  const std::vector<T> u = values<T>(static_cast<size_t>(N * 2 * C * S), 1.0, 0.0);
+  const std::vector<P> scale = values<P>(static_cast<size_t>(C), 0.5, 0.0), shift = values<P>(C, 1.0, 0.0);
+  std::vector<T> y(static_cast<size_t>(N * C * S));
+  relation_tail<T, P>(u.data(), y.data(), scale.data(), shift.data(), g, true, 0, nullptr);
+}
+
 }  // namespace
 
 int main() {
@@ -80,6 +99,7 @@ int main() {
     run_relation_pool<double, double>(3, 1, 300, planar);  // grid-stride: more chunks than blocks
   }
   run_relation_pool<c10::Half, float>(1, 2, 19, true);
+  for (bool planar : {true, false}) run_relation_tail<float, float>(2, 21, 45, planar);
   std::printf("ok\n");
   return 0;
 }
