@@ -128,8 +128,11 @@ setup(
     packages=find_packages(include=["smartops", "smartops.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "numpy", "av", "ninja", "pybind11"],
-    # onnx writes smartops-export --format onnx; the export tests run the file in onnxruntime.
-    extras_require={"test": ["pytest", "pytest-benchmark", "onnx", "onnxruntime"], "plot": ["matplotlib"],
+    # The test extra pulls every optional package so that no test of an optional part
+    # skips in CI: onnx/onnxruntime (export), OpenCV (rawframes, flow), matplotlib (plots).
+    extras_require={"test": ["pytest", "pytest-benchmark", "hypothesis", "onnx", "onnxruntime",
+                             "opencv-contrib-python-headless", "matplotlib"],
+                    "plot": ["matplotlib"],
                     "export": ["onnx", "onnxruntime"],
                     # JPEG rawframes and optical flow (TV-L1 is in the contrib build)
                     "rawframes": ["opencv-contrib-python-headless"],
