@@ -21,6 +21,26 @@ TORCH_LIBRARY(smartops, m) {
       "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, float eps, bool relu, "
       "bool batch_stats) -> (Tensor grad_x, Tensor grad_weight1, Tensor grad_bias1, Tensor grad_weight2, "
       "Tensor grad_bias2)");
+  // Phases of relation_pool for synchronized batch norm across processes
+  // (smartops/ops/relation_pool_sync.py), as torch splits its SyncBatchNorm.
+  // Statistics pass: per-pair moment records (pairs, width) in float64.
+  m.def("relation_pool_moments(Tensor x) -> Tensor");
+  // Both BNs' batch statistics from the records (processes, pairs, width).
+  m.def(
+      "relation_pool_merge_stats(Tensor moments, Tensor weight1, Tensor bias1, Tensor weight2, Tensor bias2, "
+      "float eps) -> (Tensor mean1, Tensor var1, Tensor mean2, Tensor var2)");
+  // The apply pass is relation_pool given the merged statistics.
+  // Backward pass 1: per-pair gradient sums (pairs, width) in float64.
+  m.def(
+      "relation_pool_grad_sums(Tensor grad_out, Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, "
+      "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, float eps, bool relu) -> Tensor");
+  // Backward pass 2: dx and the parameter gradients from the sums over all
+  // processes' `count` positions per channel.
+  m.def(
+      "relation_pool_grad_input(Tensor grad_out, Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, "
+      "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, Tensor grad_sums, int count, "
+      "float eps, bool relu) -> (Tensor grad_x, Tensor grad_weight1, Tensor grad_bias1, Tensor grad_weight2, "
+      "Tensor grad_bias2)");
   // conv3d(cat([a, z], 1), weight, bias) for a 1x1x1 weight of shape
   // (Cout, Ca + Cz, 1, 1, 1), without forming the concatenation.
   m.def("concat_reduce(Tensor a, Tensor z, Tensor weight, Tensor? bias) -> Tensor");

@@ -14,6 +14,7 @@
 
 #include "common/pair_rows.h"
 #include "cpu/relation_pool_bodies.h"
+#include "ops/record_tensors.h"
 #include "ops/relation_pool.h"
 
 namespace smartops {
@@ -21,7 +22,7 @@ namespace cpu {
 namespace {
 
 std::vector<double> host_doubles(const Tensor& t) {
-  const Tensor d = t.to(at::kDouble).contiguous();
+  const Tensor d = t.to(at::kCPU, at::kDouble).contiguous();
   const double* p = d.data_ptr<double>();
   return std::vector<double>(p, p + d.numel());
 }
@@ -77,9 +78,9 @@ PairGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
   return g;
 }
 
+// Statistics pass: each pair's moment record over all of x.
 template <typename T>
-std::vector<PairStatsIn> batch_stats(const PairItems<T>& items, const PairPointers<T>& p,
-                                     const std::vector<PairParams>& params, double eps) {
+std::vector<PairMoments> batch_moments(const PairItems<T>& items, const PairPointers<T>& p) {
   const int64_t C = items.geo.C, nparts = items.parts();
   std::vector<PairMoments> parts(C * nparts);
   items.parallel([&](const PairItem& it) {
@@ -92,12 +93,19 @@ std::vector<PairStatsIn> batch_stats(const PairItems<T>& items, const PairPointe
     run_item(items, it, p, body, acc);
     store_parts(items, it, body, acc, parts.data());
   });
-  std::vector<PairStatsIn> out(C);
-  reduce_parts<MomentBody<T>>(C, nparts, parts.data(), [&](int64_t k, const PairMoments& m) {
+  std::vector<PairMoments> out(C);
+  reduce_parts<MomentBody<T>>(C, nparts, parts.data(), [&](int64_t k, const PairMoments& m) { out[k] = m; });
+  return out;
+}
+
+std::vector<PairStatsIn> stats_from_moments(const std::vector<PairMoments>& moments,
+                                            const std::vector<PairParams>& params, double eps) {
+  std::vector<PairStatsIn> out(moments.size());
+  for (size_t k = 0; k < moments.size(); ++k) {
     const PairParams& w = params[k];
-    const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
+    const PairStats s = pair_stats_from_moments(moments[k], w.g1a, w.b1a, w.g1b, w.b1b, eps);
     out[k] = PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p};
-  });
+  }
   return out;
 }
 
@@ -133,6 +141,13 @@ std::vector<PairGradSums> run_grad_sums(const PairItems<T>& items, const PairPoi
 
 using Stats4 = std::tuple<Tensor, Tensor, Tensor, Tensor>;
 
+Stats4 stats_tensors(const std::vector<PairStatsIn>& st, const at::TensorOptions& options) {
+  return pair_tensors(static_cast<int64_t>(st.size()), options, [&](int64_t k) {
+    const PairStatsIn& r = st[k];
+    return std::array<double, 6>{r.mean_a, r.var_a, r.mean_b, r.var_b, r.mean_p, r.var_p};
+  });
+}
+
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
     const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
@@ -151,7 +166,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     PairPointers<scalar_t> p;
     p.x = xc.const_data_ptr<scalar_t>();
     p.y = y.data_ptr<scalar_t>();
-    st = use_batch_stats ? batch_stats(items, p, params, eps) : read_stats(*mean1, *var1, *mean2, *var2);
+    st = use_batch_stats ? stats_from_moments(batch_moments(items, p), params, eps)
+                         : read_stats(*mean1, *var1, *mean2, *var2);
     std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
     for (int64_t k = 0; k < shape.C; ++k) {
       double c[kNumApplyCoef];
@@ -160,82 +176,205 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     }
     run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
   });
-  Stats4 out = use_batch_stats ? pair_tensors(shape.C, weight1.options(),
-                                              [&](int64_t k) {
-                                                const PairStatsIn& r = st[k];
-                                                return std::array<double, 6>{r.mean_a, r.var_a, r.mean_b,
-                                                                             r.var_b, r.mean_p, r.var_p};
-                                              })
+  Stats4 out = use_batch_stats ? stats_tensors(st, weight1.options())
                                : Stats4{mean1->clone(), var1->clone(), mean2->clone(), var2->clone()};
   return {y, std::get<0>(out), std::get<1>(out), std::get<2>(out), std::get<3>(out)};
+}
+
+// The backward's inputs as its passes read them.
+struct BackwardInputs {
+  RelationShape shape;
+  at::MemoryFormat format;
+  Tensor x, grad;  // in format
+  std::vector<PairParams> params;
+  std::vector<PairStatsIn> st;
+  bool batch_stats;  // the statistics are the batch's own
+};
+
+BackwardInputs backward_inputs(const char* op, bool allow_empty, const Tensor& grad_out, const Tensor& x,
+                               const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
+                               const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
+                               double eps, bool batch_stats) {
+  BackwardInputs in;
+  in.shape = check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
+                                          batch_stats, op, allow_empty);
+  in.batch_stats = batch_stats;
+  check_cpu_dtype(op, x);
+  in.format = relation_pool_memory_format(x);
+  in.x = x.contiguous(in.format);
+  in.grad = grad_out.contiguous(in.format);
+  in.params = read_params(weight1, bias1, weight2, bias2);
+  in.st = read_stats(mean1, var1, mean2, var2);
+  return in;
+}
+
+// Runs f(items, p, coeffs) for in's dtype, with the reduction coefficients
+// set and, for frozen statistics, the dx ones too (they do not depend on the
+// sums then). dx may be undefined (no dx pass).
+template <class F>
+void with_backward_passes(const BackwardInputs& in, const Tensor& dx, double eps, const F& f) {
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "relation_pool_backward_cpu", [&] {
+    const PairItems<scalar_t> items(geometry(in.shape, in.format));
+    PairPointers<scalar_t> p;
+    p.x = in.x.const_data_ptr<scalar_t>();
+    p.grad = in.grad.const_data_ptr<scalar_t>();
+    p.dx = dx.defined() ? dx.data_ptr<scalar_t>() : nullptr;
+    const int64_t C = in.shape.C;
+    std::vector<scalar_t> coeffs(kNumBackwardCoef * C);
+    for (int64_t k = 0; k < C; ++k) {
+      double c[kNumBackwardCoef];
+      relation_reduce_coeffs<scalar_t>(in.st[k], in.params[k], eps, in.batch_stats, c);
+      relation_grads_and_dx_coeffs(PairGradSums{}, in.st[k], in.params[k], eps, 1.0, false, c);
+      for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<scalar_t>(c[j]);
+    }
+    f(items, p, coeffs);
+  });
+}
+
+// Backward pass 1 with batch statistics: each pair's gradient sums.
+template <typename T>
+std::vector<PairGradSums> grad_sums_pass(const PairItems<T>& items, const PairPointers<T>& p,
+                                         const std::vector<T>& coeffs, bool relu) {
+  const int64_t C = items.geo.C;
+  std::vector<PairGradSums> sums(C);
+  if (items.geo.N * items.geo.S == 0) return sums;
+  const auto parts = run_grad_sums<GradSumBody<T>>(items, p, coeffs, relu);
+  reduce_parts<GradSumBody<T>>(C, items.parts(), parts.data(), [&](int64_t k, const PairGradSums& r) { sums[k] = r; });
+  return sums;
+}
+
+// Backward pass 2 with batch statistics: the parameter gradients and dx from
+// the sums over `count` positions (all processes' when synchronized).
+template <typename T>
+std::vector<PairGrads> grad_input_pass(const PairItems<T>& items, const PairPointers<T>& p, std::vector<T>& coeffs,
+                                       const BackwardInputs& in, const std::vector<PairGradSums>& sums, double count,
+                                       double eps, bool relu) {
+  const int64_t C = in.shape.C;
+  std::vector<PairGrads> grads(C);
+  for (int64_t k = 0; k < C; ++k) {
+    double c[kNumBackwardCoef];
+    grads[k] = relation_grads_and_dx_coeffs(sums[k], in.st[k], in.params[k], eps, count, true, c);
+    for (int j = kE; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<T>(c[j]);
+  }
+  if (in.shape.count() > 0) run_elementwise<GradInputBody<T, false>>(items, p, coeffs, relu);
+  return grads;
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> grad_tensors(const std::vector<PairGrads>& grads,
+                                                        const at::TensorOptions& options) {
+  return pair_tensors(static_cast<int64_t>(grads.size()), options, [&](int64_t k) {
+    const PairGrads& r = grads[k];
+    return std::array<double, 6>{r.g1a, r.b1a, r.g1b, r.b1b, r.g2, r.b2};
+  });
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
     const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
     const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
     double eps, bool relu, bool batch_stats) {
-  const RelationShape shape =
-      check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
-                                   batch_stats);
-  check_cpu_dtype("relation_pool_backward", x);
-  const at::MemoryFormat format = relation_pool_memory_format(x);
-  const Tensor xc = x.contiguous(format);
-  const Tensor gc = grad_out.contiguous(format);
-  Tensor dx = at::empty(x.sizes(), x.options().memory_format(format));
-  const auto params = read_params(weight1, bias1, weight2, bias2);
-  const auto st = read_stats(mean1, var1, mean2, var2);
-  const double count = static_cast<double>(shape.count());
-  std::vector<PairGrads> grads(shape.C);
-
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_backward_cpu", [&] {
-    const PairItems<scalar_t> items(geometry(shape, format));
-    PairPointers<scalar_t> p;
-    p.x = xc.const_data_ptr<scalar_t>();
-    p.grad = gc.const_data_ptr<scalar_t>();
-    p.dx = dx.data_ptr<scalar_t>();
-    const int64_t C = shape.C;
-    std::vector<scalar_t> coeffs(kNumBackwardCoef * C);
-    auto set_coeffs = [&](int64_t k, const double* c, int first, int last) {
-      for (int j = first; j < last; ++j) coeffs[j * C + k] = static_cast<scalar_t>(c[j]);
-    };
-    // Reduction coefficients, and for frozen statistics the dx ones too
-    // (they do not depend on the sums then).
-    for (int64_t k = 0; k < C; ++k) {
-      double c[kNumBackwardCoef];
-      relation_reduce_coeffs<scalar_t>(st[k], params[k], eps, batch_stats, c);
-      relation_grads_and_dx_coeffs(PairGradSums{}, st[k], params[k], eps, count, false, c);
-      set_coeffs(k, c, 0, kNumBackwardCoef);
-    }
-    const int64_t nparts = items.parts();
+  const BackwardInputs in = backward_inputs("relation_pool_backward", false, grad_out, x, weight1, bias1, weight2,
+                                            bias2, mean1, var1, mean2, var2, eps, batch_stats);
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
+  const double count = static_cast<double>(in.shape.count());
+  std::vector<PairGrads> grads(in.shape.C);
+  with_backward_passes(in, dx, eps, [&](const auto& items, const auto& p, auto& coeffs) {
+    using T = typename std::decay_t<decltype(coeffs)>::value_type;
     if (batch_stats) {
-      const auto parts = run_grad_sums<GradSumBody<scalar_t>>(items, p, coeffs, relu);
-      reduce_parts<GradSumBody<scalar_t>>(C, nparts, parts.data(), [&](int64_t k, const PairGradSums& sums) {
-        double c[kNumBackwardCoef];
-        grads[k] = relation_grads_and_dx_coeffs(sums, st[k], params[k], eps, count, true, c);
-        set_coeffs(k, c, kE, kNumBackwardCoef);
-      });
-      run_elementwise<GradInputBody<scalar_t, false>>(items, p, coeffs, relu);
-    } else {
-      const auto parts = run_grad_sums<GradInputBody<scalar_t, true>>(items, p, coeffs, relu);
-      reduce_parts<GradInputBody<scalar_t, true>>(C, nparts, parts.data(), [&](int64_t k, const PairGradSums& sums) {
-        double c[kNumBackwardCoef];
-        grads[k] = relation_grads_and_dx_coeffs(sums, st[k], params[k], eps, count, false, c);
-      });
+      grads = grad_input_pass(items, p, coeffs, in, grad_sums_pass(items, p, coeffs, relu), count, eps, relu);
+      return;
     }
+    const auto parts = run_grad_sums<GradInputBody<T, true>>(items, p, coeffs, relu);
+    reduce_parts<GradInputBody<T, true>>(in.shape.C, items.parts(), parts.data(), [&](int64_t k, const PairGradSums& sums) {
+      double c[kNumBackwardCoef];
+      grads[k] = relation_grads_and_dx_coeffs(sums, in.st[k], in.params[k], eps, count, false, c);
+    });
   });
-
-  const auto g = pair_tensors(shape.C, weight1.options(), [&](int64_t k) {
-    const PairGrads& r = grads[k];
-    return std::array<double, 6>{r.g1a, r.b1a, r.g1b, r.b1b, r.g2, r.b2};
-  });
+  const auto g = grad_tensors(grads, weight1.options());
   return {dx, std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g)};
+}
+
+// ---- Phases of the synchronized op (see csrc/smartops.cpp for the schemas).
+
+Tensor relation_pool_moments_cpu(const Tensor& x) {
+  const RelationShape shape = check_relation_pool_input("relation_pool_moments", x);
+  check_cpu_dtype("relation_pool_moments", x);
+  std::vector<PairMoments> moments(shape.C, pair_moments_zero());
+  if (shape.count() > 0) {
+    const at::MemoryFormat format = relation_pool_memory_format(x);
+    const Tensor xc = x.contiguous(format);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_moments_cpu", [&] {
+      PairPointers<scalar_t> p;
+      p.x = xc.const_data_ptr<scalar_t>();
+      moments = batch_moments(PairItems<scalar_t>(geometry(shape, format)), p);
+    });
+  }
+  return records_to_tensor(moments, x.device());
+}
+
+Tensor relation_pool_grad_sums_cpu(const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                   const Tensor& weight2, const Tensor& bias2, const Tensor& mean1, const Tensor& var1,
+                                   const Tensor& mean2, const Tensor& var2, double eps, bool relu) {
+  const BackwardInputs in = backward_inputs("relation_pool_grad_sums", true, grad_out, x, weight1, bias1, weight2,
+                                            bias2, mean1, var1, mean2, var2, eps, true);
+  std::vector<PairGradSums> sums;
+  with_backward_passes(in, Tensor(), eps, [&](const auto& items, const auto& p, auto& coeffs) {
+    sums = grad_sums_pass(items, p, coeffs, relu);
+  });
+  return records_to_tensor(sums, x.device());
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_grad_input_cpu(
+    const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
+    const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2, const Tensor& var2,
+    const Tensor& grad_sums, int64_t count, double eps, bool relu) {
+  const char* op = "relation_pool_grad_input";
+  const BackwardInputs in = backward_inputs(op, true, grad_out, x, weight1, bias1, weight2, bias2, mean1, var1,
+                                            mean2, var2, eps, true);
+  TORCH_CHECK(count > 1 && count >= in.shape.count(), op, ": count must be the number of positions per channel over "
+              "all processes (more than 1, at least x's ", in.shape.count(), "), got ", count);
+  TORCH_CHECK(grad_sums.dim() == 2, op, ": grad_sums must be 2-D (pairs, width), got ", grad_sums.sizes());
+  const auto sums = records_from_tensor<PairGradSums>(op, "grad_sums", grad_sums, in.shape.C);
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
+  std::vector<PairGrads> grads;
+  with_backward_passes(in, dx, eps, [&](const auto& items, const auto& p, auto& coeffs) {
+    grads = grad_input_pass(items, p, coeffs, in, sums, static_cast<double>(count), eps, relu);
+  });
+  const auto g = grad_tensors(grads, weight1.options());
+  return {dx, std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g)};
+}
+
+// Both BNs' statistics from the moment records (P, pairs, width) of P
+// processes, merged in process order with the kernels' own re-centring merge.
+std::tuple<Tensor, Tensor, Tensor, Tensor> relation_pool_merge_stats(const Tensor& moments, const Tensor& weight1,
+                                                                     const Tensor& bias1, const Tensor& weight2,
+                                                                     const Tensor& bias2, double eps) {
+  const char* op = "relation_pool_merge_stats";
+  const int64_t C = weight2.numel();
+  TORCH_CHECK(moments.dim() == 3, op, ": moments must be 3-D (processes, pairs, width), got ", moments.sizes());
+  const auto records = records_from_tensor<PairMoments>(op, "moments", moments, C);
+  std::vector<PairMoments> merged(C, pair_moments_zero());
+  for (size_t i = 0; i < records.size(); ++i) merged[i % C] = pair_moments_merge(merged[i % C], records[i]);
+  for (const PairMoments& m : merged) {
+    TORCH_CHECK(m.n > 1.0, op, ": expected more than 1 value per channel over all processes when training, got ",
+                m.n);
+  }
+  const auto st = stats_from_moments(merged, read_params(weight1, bias1, weight2, bias2), eps);
+  return stats_tensors(st, weight1.options());
 }
 
 }  // namespace
 
+// The merge reads O(pairs) records on the host, whatever their device.
+TORCH_LIBRARY_IMPL(smartops, CompositeExplicitAutograd, m) {
+  m.impl("relation_pool_merge_stats", &relation_pool_merge_stats);
+}
+
 TORCH_LIBRARY_IMPL(smartops, CPU, m) {
   m.impl("relation_pool", &relation_pool_cpu);
   m.impl("relation_pool_backward", &relation_pool_backward_cpu);
+  m.impl("relation_pool_moments", &relation_pool_moments_cpu);
+  m.impl("relation_pool_grad_sums", &relation_pool_grad_sums_cpu);
+  m.impl("relation_pool_grad_input", &relation_pool_grad_input_cpu);
 }
 
 }  // namespace cpu

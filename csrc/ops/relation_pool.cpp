@@ -36,9 +36,11 @@ void check_eps(const char* op, double eps, bool batch_stats) {
   }
 }
 
+// allow_empty: x may have no positions (a process with no clips in a
+// synchronized batch; its phases contribute nothing).
 RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                          const Tensor& weight2, const Tensor& bias2, const Tensor* stats[4], double eps,
-                         bool batch_stats) {
+                         bool batch_stats, bool allow_empty = false) {
   check_eps(op, eps, batch_stats);
   const at::ScalarType param_dtype = check_pair_input(op, "x", x);
   const int64_t channels = x.size(1);
@@ -60,6 +62,7 @@ RelationShape check_args(const char* op, const Tensor& x, const Tensor& weight1,
     }
   }
   const RelationShape s{x.size(0), C, x.size(2) * x.size(3) * x.size(4)};
+  if (allow_empty) return s;
   TORCH_CHECK(s.count() > 0, op, ": x has no positions (shape ", x.sizes(), ")");
   if (batch_stats) {
     TORCH_CHECK(s.count() > 1, op, ": expected more than 1 value per channel when training (batch statistics), got x of shape ",
@@ -99,17 +102,22 @@ RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1
 RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
                                            const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
                                            const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
-                                           const Tensor& var2, double eps, bool batch_stats) {
+                                           const Tensor& var2, double eps, bool batch_stats, const char* op,
+                                           bool allow_empty) {
   const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
-  check_eps("relation_pool_backward", eps, batch_stats);
-  const RelationShape shape =
-      check_args("relation_pool_backward", x, weight1, bias1, weight2, bias2, stats, eps, false);
+  check_eps(op, eps, batch_stats);
+  const RelationShape shape = check_args(op, x, weight1, bias1, weight2, bias2, stats, eps, false, allow_empty);
   const auto out_shape = relation_pool_output_shape(x);
-  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), "relation_pool_backward: grad_out must have shape ",
+  TORCH_CHECK(grad_out.sizes() == c10::IntArrayRef(out_shape), op, ": grad_out must have shape ",
               c10::IntArrayRef(out_shape), ", got ", grad_out.sizes());
-  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(),
-              "relation_pool_backward: grad_out must match x's dtype and device");
+  TORCH_CHECK(grad_out.scalar_type() == x.scalar_type() && grad_out.device() == x.device(), op,
+              ": grad_out must match x's dtype and device");
   return shape;
+}
+
+RelationShape check_relation_pool_input(const char* op, const Tensor& x) {
+  check_pair_input(op, "x", x);
+  return RelationShape{x.size(0), x.size(1) / 2, x.size(2) * x.size(3) * x.size(4)};
 }
 
 }  // namespace smartops

@@ -38,11 +38,18 @@ RelationShape check_relation_pool_forward(const Tensor& x, const Tensor& weight1
                                           const std::optional<Tensor>& mean2, const std::optional<Tensor>& var2,
                                           double eps);
 
-// The same for relation_pool_backward, grad_out included.
+// The same for relation_pool_backward, grad_out included; also for the
+// backward phases of the synchronized op (op names them; they allow_empty).
 RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight1,
                                            const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
                                            const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
-                                           const Tensor& var2, double eps, bool batch_stats);
+                                           const Tensor& var2, double eps, bool batch_stats,
+                                           const char* op = "relation_pool_backward",
+                                           bool allow_empty = false);
+
+// x alone (rank, even channels, dtype), for the statistics phase: x may have
+// no positions.
+RelationShape check_relation_pool_input(const char* op, const Tensor& x);
 
 // Checks an input of pair-pooling ops, named `name` in errors: 5-D, an even
 // number of channels, a floating dtype. Returns the dtype that per-channel

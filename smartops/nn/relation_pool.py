@@ -20,9 +20,14 @@ class RelationPool(nn.Module):
     pure-PyTorch composition, "auto" the op when the extension has a kernel
     for the input's device and dtype (else the composition, with a warning
     once).
+
+    process_group: a torch.distributed process group (e.g.
+    torch.distributed.group.WORLD) over which the batch statistics are
+    synchronised in training, as nn.SyncBatchNorm does, on any backend;
+    needs the fused op. None: no synchronisation.
     """
 
-    def __init__(self, channels, eps=1e-5, momentum=0.1, relu=True, fused="auto"):
+    def __init__(self, channels, eps=1e-5, momentum=0.1, relu=True, fused="auto", process_group=None):
         super().__init__()
         if channels < 2 or channels % 2:
             raise ValueError("RelationPool: channels must be even and >= 2 (adjacent pairs are pooled), got %d"
@@ -30,6 +35,10 @@ class RelationPool(nn.Module):
         self.channels = channels
         self.relu = relu
         self.fused = check_fused_arg(fused)
+        if process_group is not None and self.fused is False:
+            raise ValueError("RelationPool: process_group (synchronised statistics) needs the fused op; "
+                             "use fused=True or 'auto'")
+        self.process_group = process_group
         self.bn1 = nn.BatchNorm3d(channels, eps=eps, momentum=momentum)
         self.bn2 = nn.BatchNorm3d(channels // 2, eps=eps, momentum=momentum)
 
@@ -39,6 +48,9 @@ class RelationPool(nn.Module):
     def forward(self, x):
         if use_fused(self.fused, "relation_pool", x, type(self).__name__):
             return self._forward_fused(x)
+        if self.process_group is not None and self.training:
+            raise RuntimeError("RelationPool: process_group is set but the fused op has no kernel for %s %s "
+                               "input, so the statistics would not be synchronised" % (x.device, x.dtype))
         q = self.bn2(pair_mean(self.bn1(x).square()))
         return F.relu(q) if self.relu else q
 
@@ -56,4 +68,4 @@ class RelationPool(nn.Module):
         rm1, rv1 = running_stats(bn1, batch_stats)
         rm2, rv2 = running_stats(bn2, batch_stats)
         return relation_pool(x, bn1.weight, bn1.bias, rm1, rv1, bn2.weight, bn2.bias, rm2, rv2, batch_stats,
-                             momentum=factor, eps=bn1.eps, relu=self.relu)
+                             momentum=factor, eps=bn1.eps, relu=self.relu, process_group=self.process_group)

@@ -94,7 +94,7 @@ if _extension.is_built():
 
 
 def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2, running_mean2, running_var2,
-                  training, momentum=0.1, eps=1e-5, relu=True):
+                  training, momentum=0.1, eps=1e-5, relu=True, process_group=None):
     """Fused relation branch of the SMART block, after its 3D convolution.
 
     BN1 over the 2C channels of x (N, 2C, T, H, W) -> elementwise square ->
@@ -109,6 +109,11 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
 
     Autograd saves only x and per-channel vectors; the backward recomputes
     the rest.
+
+    process_group: a torch.distributed process group (e.g.
+    torch.distributed.group.WORLD) to synchronise the batch statistics over
+    in training, as SyncBatchNorm does (smartops/ops/relation_pool_sync.py);
+    None: this process's batch only.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError("relation_pool: x must be a tensor, got %s" % type(x).__name__)
@@ -144,6 +149,11 @@ def relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2
 
     check_running_pair("relation_pool", "1", running_mean1, running_var1)
     check_running_pair("relation_pool", "2", running_mean2, running_var2)
+    if process_group is not None:
+        from smartops.ops.relation_pool_sync import sync_relation_pool  # it imports this module
+
+        return sync_relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2, running_mean2,
+                                  running_var2, momentum, eps, relu, process_group)
     out, mean1, var1, mean2, var2 = op(x, weight1, bias1, weight2, bias2, None, None, None, None, eps, relu)
     count = x.numel() // c2
     update_running_stats(running_mean1, running_var1, mean1, var1, count, momentum)
