@@ -47,7 +47,9 @@ def built_with_cuda():
 
 # Which (op, device type) pairs have kernels, read once at import so that
 # modules can ask from inside torch.compile'd code (a plain dict lookup).
-OPS = ("relation_pool", "concat_reduce", "relation_tail")
+# relation_pool_moments stands for the synchronized relation op's phases
+# (registered together, see csrc/smartops.cpp).
+OPS = ("relation_pool", "concat_reduce", "relation_tail", "relation_pool_moments")
 _KERNELS = {}
 if _C is not None:
     for _op in OPS:
