@@ -12,8 +12,8 @@ import torch
 import smartops
 import smartops._C  # noqa: F401  (registers the ops)
 
-CUDA_OPS = ("relation_pool", "relation_pool_backward", "concat_reduce", "concat_reduce_backward")
-AUTOCAST_OPS = ("relation_pool", "concat_reduce")
+CUDA_OPS = ("relation_pool", "relation_pool_backward", "relation_tail", "concat_reduce", "concat_reduce_backward")
+AUTOCAST_OPS = ("relation_pool", "relation_tail", "concat_reduce")
 
 
 def missing_kernels():

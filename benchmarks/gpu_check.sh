@@ -68,7 +68,7 @@ note "gpu_check: ${gpu#* } (sm ${arch}), $("$PY" -c 'import torch; print("torch"
 step "build for TORCH_CUDA_ARCH_LIST=$arch" 240 env SMARTOPS_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" \
   MAX_JOBS="$(nproc)" "$PY" setup.py build_ext --inplace || { note "gpu_check: no build, nothing else to run"; exit 1; }
 
-cuda_tests=$(grep -l "cuda_only\|mark.cuda" tests/test_*.py | sort -u | tr '\n' ' ')
+cuda_tests=$(grep -l "cuda_only\|mark.cuda\|from test_cuda_ops import backend" tests/test_*.py | sort -u | tr '\n' ' ')
 # The emulated half of these tests runs in CI; here only the GPU's.
 step "CUDA tests on the GPU: $cuda_tests" 150 "$PY" -m pytest -q -rfEs -p no:cacheprovider -k "not emulated" $cuda_tests
 grep -E "^[0-9]+ [a-z]+.* in [0-9.]+s" "$log" | tail -n 1 | sed 's/^/      /' | tee -a "$summary"
