@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from smartops.nn.batch_norm_mode import batch_norm_args
 from smartops.nn.fused_dispatch import check_fused_arg, use_fused
 from smartops.nn.relation_pool import RelationPool
+from smartops.nn.sync_batch_norm import SyncBatchNorm
 from smartops.ops.batch_norm_relu import batch_norm_relu
 from smartops.ops.concat_reduce import concat_reduce
 
@@ -117,6 +118,8 @@ class SMART(nn.Module):
         else:
             out = self.reduce(torch.cat([appearance, relation], dim=1))
         if self.bn is not None:
+            if fused and self.relu and isinstance(self.bn, SyncBatchNorm):  # synchronised, still fused
+                return self.bn.forward_relu(out, relu=True)
             if fused and self.relu:  # keeps only its input for backward
                 return batch_norm_relu(out, *batch_norm_args(self.bn))
             out = self.bn(out)

@@ -1,0 +1,43 @@
+"""Synchronized BatchNorms (convert_sync_batchnorm) across gloo processes on
+the CPU: the same as one process with the concatenated batch."""
+import pytest
+import torch
+import torch.nn as nn
+
+import sync_bn_workers
+from op_utils import requires_kernel
+from smartops.nn import RelationPool, SyncBatchNorm, convert_sync_batchnorm
+from test_relation_pool_sync import spawn
+
+pytestmark = requires_kernel("relation_pool")
+
+
+def test_smart_block_matches_one_process():
+    spawn(sync_bn_workers.smart_block_matches_one_process, [2, 3])
+
+
+def test_artnet_training_step_matches_one_process():
+    spawn(sync_bn_workers.artnet_matches_one_process, [2, 3])
+
+
+def test_conversion_keeps_parameters_and_fused_relation_ops():
+    model = nn.Sequential(nn.BatchNorm3d(4), RelationPool(4, fused=True), RelationPool(4, fused=False))
+    weight = model[0].weight
+    group = object()  # stands for a process group
+    converted = convert_sync_batchnorm(model, process_group=group)
+    assert isinstance(converted[0], SyncBatchNorm) and converted[0].weight is weight
+    assert converted[1].process_group is group and converted[1].fused is True
+    assert isinstance(converted[2].bn1, SyncBatchNorm) and converted[2].fused is False  # synchronised unfused
+
+
+def test_conversion_needs_a_group():
+    with pytest.raises(RuntimeError, match="init_process_group first"):
+        convert_sync_batchnorm(nn.BatchNorm3d(4))
+    with pytest.raises(ValueError, match="affine=False"):
+        convert_sync_batchnorm(nn.BatchNorm3d(4, affine=False), process_group=object())
+
+
+def test_without_a_group_it_is_a_batch_norm():
+    bn = SyncBatchNorm(3)
+    x = torch.randn(4, 3, 2, 2, 2)
+    torch.testing.assert_close(bn(x), nn.functional.batch_norm(x, None, None, training=True))
