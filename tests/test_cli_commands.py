@@ -266,12 +266,14 @@ def test_predict_prints_top5(run1, work):
 
 # ---------------------------------------------------------------- distributed
 def test_ddp_two_processes_gloo(work):
+    """DDP with --sync-bn: gloo on the CPU synchronizes BatchNorms and keeps fused units fused."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=%d" % free_port(),
            "-m", "smartops.train", *MODEL, *SMALL, *data_args(work), "--batch-size", "2", "--epochs", "1",
-           "--output", "ddp"]
+           "--output", "ddp", "--sync-bn"]
     proc = ok(subprocess.run([str(c) for c in cmd], cwd=work, env=_env(OMP_NUM_THREADS="1"), capture_output=True,
                              text=True, timeout=300))
     assert "2 processes (gloo)" in proc.stdout
+    assert "sync-bn: on: every BatchNorm synchronized across processes (gloo); fused units stay fused" in proc.stdout
     assert proc.stdout.count("epoch 1/1  train loss") == 1  # rank 0 logs
     ck = load(work / "ddp" / "last.pt")
     assert ck["epoch"] == 1 and "module.fc.weight" not in ck["model"]

@@ -13,12 +13,9 @@ from smartops.models import list_models
 __all__ = ["build_parser", "check_args", "resolve_defaults", "lr_text"]
 
 SYNC_BN_HELP = (
-    "synchronize BatchNorm statistics over all processes (torchrun, GPUs): every BatchNorm becomes an "
-    "nn.SyncBatchNorm and, because the fused relation op and the fused BN+ReLU of SMART compute per-process "
-    "statistics, every SMART / RelationBlock / RelationPool then runs its unfused PyTorch composition "
-    "(set_fused(model, False)), so that bn1/bn2 of the relation pooling and the BN ending each SMART block are "
-    "synchronized too (at the cost of the fused ops' speed and memory). torch's SyncBatchNorm only synchronizes "
-    "CUDA tensors, so several CPU (gloo) processes reject --sync-bn; with one process it is ignored.")
+    "synchronize BatchNorm statistics over all processes (torchrun; any backend, gloo on CPUs too): every "
+    "BatchNorm becomes a smartops.nn.SyncBatchNorm and the fused relation op synchronizes its own, so fused units "
+    "stay fused (smartops.nn.convert_sync_batchnorm); with one process it is ignored.")
 
 EPILOG = """\
 defaults follow the paper: SGD, momentum 0.9, weight decay 5e-4 (none on BN

@@ -5,15 +5,19 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
+import torch.distributed as dist
 
+from smartops import _extension
 from smartops.data import ClassIndex
 from smartops.engine.cli import CLIError
 from smartops.engine.data import (check_item, dataset_options, default_workers, eval_loader, make_dataset,
                                   resolve_sources, train_loader)
-from smartops.engine.modeling import (apply_sync_bn, build_model, check_amp, freeze_partial_bn, fused_arg,
+from smartops.engine.modeling import (build_model, check_amp, freeze_partial_bn, fused_arg,
                                       load_weights, make_scaler, model_config)
 from smartops.engine.optim import build_optimizer, build_scheduler
 from smartops.engine.train_options import resolve_defaults
+from smartops.models import set_fused
+from smartops.nn import convert_sync_batchnorm
 from smartops.two_stream import cross_modality_state
 
 __all__ = ["Session", "build_session"]
@@ -47,11 +51,6 @@ class Session:
 
 def _check_devices(args, dist_info):
     check_amp(args.amp, dist_info.device)
-    if args.sync_bn and dist_info.distributed and dist_info.device.type != "cuda":
-        raise CLIError("--sync-bn with %d processes on %s: torch's nn.SyncBatchNorm only synchronizes CUDA "
-                       "tensors (it raises for CPU input), so CPU/gloo runs cannot synchronize batch statistics; "
-                       "drop --sync-bn (each process then normalizes with its own batch)"
-                       % (dist_info.world_size, dist_info.device.type))
 
 
 def _datasets(args, dist_info, start, finetune, log):
@@ -113,8 +112,16 @@ def _sync_bn(model, args, dist_info, fused):
         return model, fused, "off"
     if not dist_info.distributed:
         return model, fused, "ignored (one process: nothing to synchronize)"
-    return apply_sync_bn(model), False, ("on: every BatchNorm is an nn.SyncBatchNorm; SMART/relation units run "
-                                         "unfused so that their BNs are synchronized too")
+    device = dist_info.device.type
+    if fused is not False and not _extension.has_kernel("relation_pool_moments", device):
+        # The synchronized relation op's phases have no kernel here: the
+        # relation units run their composition, whose BNs synchronize.
+        set_fused(model, False)
+        return convert_sync_batchnorm(model), False, (
+            "on: every BatchNorm synchronized; relation units unfused (this build has no %s kernels for the "
+            "synchronized relation op)" % device)
+    return convert_sync_batchnorm(model), fused, ("on: every BatchNorm synchronized across processes (%s); fused "
+                                                  "units stay fused" % dist.get_backend())
 
 
 def _wrappers(model, args, dist_info):

@@ -8,15 +8,26 @@ from smartops.ops.batch_norm_relu import batch_norm_relu
 from smartops.ops.sync_batch_norm import sync_batch_norm
 
 
-class SyncBatchNorm(nn.SyncBatchNorm):
-    """nn.SyncBatchNorm (used as is on CUDA) that also synchronises CPU and
-    other non-CUDA inputs, over any torch.distributed backend (gloo too),
-    with smartops.ops.sync_batch_norm. Same parameters, buffers and
-    state_dict as nn.BatchNorm3d."""
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """A BatchNorm (any input of 2 or more dims) whose training statistics
+    are synchronised across `process_group` (None: the default group) with
+    smartops.ops.sync_batch_norm, on any device and torch.distributed
+    backend (gloo on the CPU too). Not an nn.SyncBatchNorm subclass: DDP
+    refuses those on the CPU. Same parameters, buffers and state_dict as
+    nn.BatchNorm3d; without an initialised group of several processes it is
+    a plain BatchNorm."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 process_group=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.process_group = process_group
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError("SyncBatchNorm: expected at least 2-D input (N, C, ...), got %d-D" % x.dim())
 
     def forward(self, x):
-        if x.is_cuda:  # torch's own kernels
-            return super().forward(x)
+        self._check_input_dim(x)
         return self.forward_relu(x, relu=False)
 
     def forward_relu(self, x, relu):
