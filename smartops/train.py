@@ -19,6 +19,7 @@ from smartops.engine.distributed import cleanup, setup
 from smartops.engine.epoch import epoch_record, improves, precise_bn, run_epoch, usable_val_loss, validate_epoch
 from smartops.engine.metrics import MetricsLog
 from smartops.engine.optim import step_scheduler
+from smartops.engine.output_lock import OutputLock, check_output_folder
 from smartops.engine.resume import find_start, restore_training_state
 from smartops.engine.saving import save
 from smartops.engine.train_options import build_parser, check_args
@@ -56,6 +57,15 @@ def train(args, explicit, dist_info, prog="smartops-train", finetune=False):
     main_proc = dist_info.is_main
     log = (lambda msg: print(msg, flush=True)) if main_proc else (lambda msg: None)
     start = find_start(args, explicit, finetune)              # cheap: before any data or model work
+    if not main_proc:                                         # rank 0 alone owns the output folder
+        return _train_from(start, args, dist_info, prog, finetune, log)
+    check_output_folder(args.output)
+    with OutputLock(args.output, log):                        # a second run into --output is refused
+        return _train_from(start, args, dist_info, prog, finetune, log)
+
+
+def _train_from(start, args, dist_info, prog, finetune, log):
+    main_proc = dist_info.is_main
     s = build_session(args, dist_info, start, finetune, log)
     first_epoch, best = restore_training_state(start, s.optimizer, s.scheduler, s.scaler, args.epochs)
     log_summary(prog, s, start, first_epoch, log)

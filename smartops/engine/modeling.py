@@ -5,6 +5,8 @@ import contextlib
 import torch
 import torch.nn as nn
 
+from smartops.data import ClassIndex
+from smartops.engine.checkpoint_checks import check_class_names, check_weights
 from smartops.engine.cli import CLIError
 from smartops.models import get_model, list_models, set_fused
 
@@ -62,9 +64,12 @@ def model_from_checkpoint(ckpt, fused="auto", dropout=None):
     config = dict(config)
     if dropout is not None:
         config["dropout"] = dropout
+    source = ckpt.get("path", "checkpoint")
+    check_weights(ckpt["model"], source)
+    check_class_names(ckpt.get(ClassIndex.KEY), config["num_classes"], source)
     model = build_model(config, fused)
     model.arch_name = config["arch"]
-    load_weights(model, ckpt["model"], ckpt.get("path", "checkpoint"))
+    load_weights(model, ckpt["model"], source)
     return model, config
 
 

@@ -5,6 +5,7 @@ import os
 import torch
 
 from smartops.engine import checkpoint as ckpt_io
+from smartops.engine.cli import CLIError
 
 __all__ = ["json_safe", "save"]
 
@@ -34,6 +35,12 @@ def save(s, record, best, improved):
              "model_config": s.config, "args": saved_args(s.args), "data": json_safe(s.sources),
              "metrics": record, "best": best, "torch_version": str(torch.__version__)}
     s.classes.save_to(state)
-    ckpt_io.atomic_save(state, last_path)
-    if improved:
-        ckpt_io.atomic_copy(last_path, best_path)
+    try:
+        ckpt_io.atomic_save(state, last_path)
+        if improved:
+            ckpt_io.atomic_copy(last_path, best_path)
+    except OSError as err:    # e.g. ENOSPC: the atomic save left the previous files untouched
+        kept = ("the previous %s survives intact" % last_path if os.path.exists(last_path)
+                else "no checkpoint was written yet")
+        raise CLIError("cannot save the checkpoint of epoch %d (%s); %s. Free space in (or fix) %s and run "
+                       "again to resume" % (record["epoch"], err.strerror or err, kept, s.args.output)) from None

@@ -10,7 +10,11 @@ from smartops.engine.data import SYNTHETIC_DEFAULTS
 from smartops.engine.optim import SCHEDULES, default_lr
 from smartops.models import list_models
 
-__all__ = ["build_parser", "check_args", "resolve_defaults", "lr_text"]
+__all__ = ["build_parser", "check_args", "resolve_defaults", "lr_text", "MAX_WIDTH"]
+
+# Width 8 already means 512..4096 channels: ~64x the parameters of width 1 (about 2 billion for the 18-layer
+# networks, 8 GB of float32 weights, ~4x that with gradients and momentum). Anything larger is a typo.
+MAX_WIDTH = 8.0
 
 SYNC_BN_HELP = (
     "synchronize BatchNorm statistics over all processes (torchrun; any backend, gloo on CPUs too): every "
@@ -57,7 +61,7 @@ def build_parser(prog="smartops-train", finetune=False):
     g.add_argument("--arch", default=None, metavar="NAME",
                    help="network: %s (default: from --pretrained or the resumed checkpoint)" % ", ".join(list_models()))
     g.add_argument("--width", type=positive_float, default=1.0, help="channel multiplier (default 1.0: the paper's "
-                   "64..512 channels; 0.25 gives 16..128)")
+                   "64..512 channels; 0.25 gives 16..128; at most %g)" % MAX_WIDTH)
     g.add_argument("--dropout", type=probability, default=0.5 if finetune else 0.2,
                    help="dropout before the classifier (default %s)" % ("0.5" if finetune else "0.2"))
     g.add_argument("--zero-init-residual", action="store_true", help="zero the last BN of every residual branch")
@@ -178,6 +182,9 @@ def check_args(parser, args, explicit):
         value = getattr(args, opt)
         if value is not None and not os.path.exists(value):
             parser.error("--%s %s does not exist" % (opt, value))
+    if args.width > MAX_WIDTH:
+        parser.error("--width %g is absurdly large (at most %g: already 512..4096 channels and about 64x the "
+                     "parameters and memory of width 1)" % (args.width, MAX_WIDTH))
     if args.milestones and args.milestones[-1] > args.epochs and "milestones" in explicit:
         parser.error("--milestones %s: beyond --epochs %d" % (",".join(map(str, args.milestones)), args.epochs))
     if args.output is None and args.resume is None and args.arch is None and args.pretrained is None:
