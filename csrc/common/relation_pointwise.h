@@ -5,21 +5,9 @@
 // Coefficients `k` are the per-pair tables of common/relation_coeffs.h.
 #include "common/macros.h"
 #include "common/relation_coeffs.h"
+#include "common/relu.h"
 
 namespace smartops {
-
-// relu(q) and its gradient as torch has them: NaN passes through both
-// (relu(NaN) = NaN, and threshold_backward masks only where q <= 0).
-// W{} is zero for scalars and vectors alike.
-template <class W>
-SMARTOPS_HD W relu_of(const W& q) {
-  return q <= W{} ? W{} : q;
-}
-
-template <class W>
-SMARTOPS_HD W pass_where_positive(const W& q, const W& g) {
-  return q <= W{} ? W{} : g;
-}
 
 // The forward values of one element pair: centred inputs, BN1 outputs and
 // s - M2, the pooled value centred on BN2's mean (common/relation_coeffs.h).

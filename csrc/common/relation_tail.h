@@ -5,21 +5,16 @@
 // per-pair scale and shift, the tail of pair k is
 //   y = relu(scale_k * (u_2k^2 + u_2k+1^2) + shift_k).
 #include "common/macros.h"
+#include "common/relu.h"
 
 namespace smartops {
 
 enum TailCoef { kTailScale, kTailShift, kNumTailCoef };
 
-// max(q, 0) that keeps NaN (as torch.relu does): NaN < 0 is false.
-template <class W>
-SMARTOPS_HD W relu_keep_nan(const W& q) {
-  return q < W{} ? W{} : q;
-}
-
 template <class W>
 SMARTOPS_HD W relation_tail_output(const W* k, W a, W b, bool relu) {
   const W q = k[kTailScale] * (a * a + b * b) + k[kTailShift];
-  return relu ? relu_keep_nan(q) : q;
+  return relu ? relu_of(q) : q;
 }
 
 }  // namespace smartops
