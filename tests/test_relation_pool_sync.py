@@ -1,34 +1,13 @@
-"""Synchronized relation op across gloo processes on the CPU (spawned)."""
-import socket
-
+"""RelationPool(process_group=): its errors, and evaluation without
+synchronization. Its results across processes: tests/test_sync_exactness.py."""
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
-import sync_workers
 from op_utils import requires_kernel
 from smartops.nn import RelationPool
 
-pytestmark = [requires_kernel("relation_pool"),
-              pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                 reason="torch.distributed with gloo is needed")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(check, batches):
-    mp.spawn(sync_workers.run, args=(len(batches), free_port(), batches, check), nprocs=len(batches), join=True)
-
-
-# 2 processes with uneven clips; 3 processes, one of them without clips.
-@pytest.mark.parametrize("batches", [(2, 3), (3, 0, 2)], ids=["2procs", "3procs-one-empty"])
-def test_relation_pool_matches_one_process(batches):
-    spawn(sync_workers.relation_pool_matches_one_process, list(batches))
+pytestmark = requires_kernel("relation_pool")
 
 
 def test_process_group_needs_the_fused_op_and_an_initialised_group():

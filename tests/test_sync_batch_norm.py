@@ -1,23 +1,13 @@
-"""Synchronized BatchNorms (convert_sync_batchnorm) across gloo processes on
-the CPU: the same as one process with the concatenated batch."""
+"""convert_sync_batchnorm and SyncBatchNorm in one process. Across processes:
+tests/test_sync_exactness.py."""
 import pytest
 import torch
 import torch.nn as nn
 
-import sync_bn_workers
 from op_utils import requires_kernel
 from smartops.nn import RelationPool, SyncBatchNorm, convert_sync_batchnorm
-from test_relation_pool_sync import spawn
 
 pytestmark = requires_kernel("relation_pool")
-
-
-def test_smart_block_matches_one_process():
-    spawn(sync_bn_workers.smart_block_matches_one_process, [2, 3])
-
-
-def test_artnet_training_step_matches_one_process():
-    spawn(sync_bn_workers.artnet_matches_one_process, [2, 3])
 
 
 def test_conversion_keeps_parameters_and_fused_relation_ops():
