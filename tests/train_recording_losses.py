@@ -1,0 +1,48 @@
+"""smartops-train that also records every training step's loss, for
+tests/test_sync_bn_training.py (the trainer itself logs epoch means and
+rank 0's running average only):
+
+    [torchrun --nproc_per_node=N] tests/train_recording_losses.py OUT <smartops-train arguments>
+
+Each process writes OUT.rank<R>.json: per step, the mean loss over its
+clips and their number.
+"""
+import json
+import os
+import sys
+
+import torch.nn.functional as F
+
+from smartops import train
+from smartops.engine import loop
+
+
+class _RecordingFunctional:
+    """torch.nn.functional whose cross_entropy records the training losses
+    (reduction "mean"; validation sums)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    def cross_entropy(self, logits, target, *args, **kwargs):
+        loss = F.cross_entropy(logits, target, *args, **kwargs)
+        if kwargs.get("reduction", "mean") == "mean":
+            self.steps.append({"loss": loss.item(), "clips": target.shape[0]})
+        return loss
+
+
+def main():
+    out, argv = sys.argv[1], sys.argv[2:]
+    steps = []
+    loop.F = _RecordingFunctional(steps)
+    code = train.main(argv)
+    with open("%s.rank%s.json" % (out, os.environ.get("RANK", "0")), "w") as f:
+        json.dump(steps, f)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
