@@ -323,20 +323,6 @@ def test_weights_that_do_not_fit_the_model_are_refused(work, tmp_path):
 
 
 # ---------------------------------------------------------------- pieces, in process
-def test_sync_bn_covers_every_batchnorm_and_runs_unfused():
-    from smartops.engine.modeling import apply_sync_bn
-    from smartops.models import get_model
-    from smartops.nn import SMART, RelationPool
-
-    model = apply_sync_bn(get_model("artnet_resnet18_d", num_classes=3, width=0.0625))
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    assert bns and all(isinstance(m, torch.nn.SyncBatchNorm) for m in bns)
-    pools = [m for m in model.modules() if isinstance(m, RelationPool)]
-    assert pools and all(isinstance(p.bn1, torch.nn.SyncBatchNorm) and p.fused is False for p in pools)
-    assert all(m.fused is False for m in model.modules() if isinstance(m, SMART))
-    model(torch.randn(2, 3, 4, 32, 32)).sum().backward()  # one process: plain batch statistics
-
-
 def test_atomic_save_failure_leaves_the_old_file(tmp_path, monkeypatch):
     from smartops.engine import checkpoint as ck
 

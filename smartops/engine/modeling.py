@@ -8,10 +8,10 @@ import torch.nn as nn
 from smartops.data import ClassIndex
 from smartops.engine.checkpoint_checks import check_class_names, check_weights
 from smartops.engine.cli import CLIError
-from smartops.models import get_model, list_models, set_fused
+from smartops.models import get_model, list_models
 
 __all__ = ["MODEL_KEYS", "check_arch", "model_config", "build_model", "load_weights", "model_from_checkpoint",
-           "apply_sync_bn", "autocast", "make_scaler", "set_train_mode", "count_parameters", "fused_arg"]
+           "autocast", "make_scaler", "set_train_mode", "count_parameters", "fused_arg"]
 
 # The entries of a checkpoint's "model_config" that fix the architecture.
 MODEL_KEYS = ("arch", "num_classes", "width", "dropout", "in_channels", "zero_init_residual", "temporal_stride")
@@ -71,16 +71,6 @@ def model_from_checkpoint(ckpt, fused="auto", dropout=None):
     model.arch_name = config["arch"]
     load_weights(model, ckpt["model"], source)
     return model, config
-
-
-def apply_sync_bn(model):
-    """For --sync-bn: every SMART / RelationBlock / RelationPool runs its
-    unfused PyTorch composition (the fused ops read the BN parameters
-    themselves and compute per-process statistics), then every BatchNorm,
-    including bn1/bn2 of the relation pooling and the BN that ends each
-    SMART block, becomes an nn.SyncBatchNorm."""
-    set_fused(model, False)
-    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def autocast(amp, device):
