@@ -1,11 +1,13 @@
 """Cost of synchronising the relation op's statistics (CPU, gloo).
 
-    python benchmarks/bench_relation_pool_sync.py [--shape 8 64 8 28 28] [--rounds 20]
+    python benchmarks/bench_relation_pool_sync.py [--shape 8 64 8 28 28] [--rounds 20] [--threads T]
 
 Median training-step time (forward + backward) of RelationPool on one
 process: the single-process fused op against the synchronized op in a gloo
 group of 1 (the phases' overhead, collectives included); then 2 gloo
-processes, each with half the batch, running the synchronized op.
+processes, each with half the batch and half the threads, running both
+(the unsynchronized op's per-process statistics are what DDP without
+--sync-bn gives; the difference is the cost of synchronizing).
 """
 import argparse
 import os
@@ -20,14 +22,18 @@ import torch.multiprocessing as mp
 from smartops.nn import RelationPool
 
 
-def median_step_ms(module, x, grad, rounds, warmup=5):
-    times = []
+def median_step_ms(modules, x, grad, rounds, warmup=5):
+    """{name: median ms of a forward + backward} of each of `modules`
+    ({name: module}), timed in turns (alternating order each round), so
+    that a load change on a shared machine hits all of them alike."""
+    times = {name: [] for name in modules}
     for i in range(warmup + rounds):
-        start = time.perf_counter()
-        torch.autograd.grad(module(x), x, grad)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for name in (list(modules) if i % 2 else list(modules)[::-1]):
+            start = time.perf_counter()
+            torch.autograd.grad(modules[name](x), x, grad)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
 def worker(rank, world, port, shape, rounds, threads):
@@ -38,15 +44,14 @@ def worker(rank, world, port, shape, rounds, threads):
     n = shape[0] // world
     x = torch.randn(n, *shape[1:]).requires_grad_()
     grad = torch.randn(n, shape[1] // 2, *shape[2:])
-    results = {}
-    if world == 1:
-        results["single-process op"] = median_step_ms(RelationPool(shape[1], fused=True), x, grad, rounds)
-    synced = RelationPool(shape[1], fused=True, process_group=dist.group.WORLD)
-    results["synchronized op, %d process%s" % (world, "es" if world > 1 else "")] = median_step_ms(
-        synced, x, grad, rounds)
+    processes = "%d process%s" % (world, "es" if world > 1 else "")
+    results = median_step_ms({
+        "single-process op, " + processes: RelationPool(shape[1], fused=True),
+        "synchronized op, " + processes: RelationPool(shape[1], fused=True, process_group=dist.group.WORLD),
+    }, x, grad, rounds)
     if rank == 0:
         for name, ms in results.items():
-            print("%-36s %8.2f ms per step (batch %d per process, %d threads)" % (name, ms, n, threads), flush=True)
+            print("%-38s %8.2f ms per step (batch %d per process, %d threads)" % (name, ms, n, threads), flush=True)
     dist.destroy_process_group()
 
 
@@ -60,11 +65,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", type=int, nargs=5, default=[8, 64, 8, 28, 28], metavar=("N", "C", "T", "H", "W"))
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per process (default: this machine's torch threads / processes)")
     args = parser.parse_args()
-    threads = torch.get_num_threads()
     print("shape %s, torch %s" % (tuple(args.shape), torch.__version__))
     for world in (1, 2):
-        mp.spawn(worker, args=(world, free_port(), args.shape, args.rounds, max(1, threads // world)), nprocs=world)
+        threads = args.threads or max(1, torch.get_num_threads() // world)
+        mp.spawn(worker, args=(world, free_port(), args.shape, args.rounds, threads), nprocs=world)
 
 
 if __name__ == "__main__":
