@@ -33,7 +33,9 @@ def _train(folder, name, processes, batch_size):
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=%d" % processes,
         "--master_port=%d" % free_port(), LAUNCHER]
     cmd = launch + [str(folder / name), "--data", str(folder / "data" / "train.txt"), "--output",
-                    str(folder / name), "--batch-size", str(batch_size), *ARGS] + (["--sync-bn"] if processes > 1 else [])
+                    str(folder / name), "--batch-size", str(batch_size), *ARGS]
+    if processes > 1:
+        cmd.append("--sync-bn")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
                                                              "MASTER_PORT")}
     env.update(PYTHONPATH=os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1",
