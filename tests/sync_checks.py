@@ -51,10 +51,11 @@ def _close(actual, expected, float32_tol, what):
     torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, msg=lambda m: "%s: %s" % (what, m))
 
 
-def _compare(case, dtype, batches, rank):
+def _compare(case, dtype, batches, rank, group):
     """One training step (forward, backward of a loss that adds per clip)
-    of the synchronized model on this rank's clips against the model on all
-    clips; returns (collectives in forward, in backward)."""
+    of the model synchronized over `group` (ranks 0 .. len(batches) - 1) on
+    this rank's clips against the model on all clips; returns (collectives
+    in forward, in backward, synchronized units, widest BN)."""
     build, clip_shape, tol = CASES[case]
     torch.manual_seed(0)  # the same model and data on every process
     model = build().to(dtype).train()
@@ -62,7 +63,7 @@ def _compare(case, dtype, batches, rank):
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))  # BN weights/biases away from 1/0
     x_all = (3 + 2 * torch.randn((sum(batches),) + clip_shape, dtype=torch.float64)).to(dtype)
-    reference, synced = copy.deepcopy(model), convert_sync_batchnorm(copy.deepcopy(model))
+    reference, synced = copy.deepcopy(model), convert_sync_batchnorm(copy.deepcopy(model), group)
 
     x_ref = x_all.clone().requires_grad_(True)
     y_ref = reference(x_ref)
@@ -82,7 +83,7 @@ def _compare(case, dtype, batches, rank):
     _close(x.grad, x_ref.grad[mine], tol, where + ": input gradient")
     for (name, p), p_ref in zip(synced.named_parameters(), reference.parameters()):
         grad = p.grad.clone()
-        dist.all_reduce(grad)  # the processes' shares add up to the batch's gradient
+        dist.all_reduce(grad, group=group)  # the processes' shares add up to the batch's gradient
         _close(grad, p_ref.grad, tol, "%s: gradient of %s" % (where, name))
     reference_buffers = dict(reference.named_buffers())
     for name, b in synced.named_buffers():
@@ -90,20 +91,33 @@ def _compare(case, dtype, batches, rank):
     return forward, backward, _units(model), _widest(model)
 
 
+def _groups(world, batch_sets):
+    """{processes: group of ranks 0 .. processes - 1}; every rank creates
+    them, in the same order, as torch.distributed.new_group requires."""
+    groups = {}
+    for batches in batch_sets:
+        if len(batches) not in groups:
+            groups[len(batches)] = (dist.group.WORLD if len(batches) == world else
+                                    dist.new_group(list(range(len(batches)))))
+    return groups
+
+
 def matches_one_process(rank, world, batch_sets):
     """Every case, in float64 and float32, for each split of a batch over
-    the processes in `batch_sets` (clips per rank). Per step and
-    synchronized unit: one all_gather in forward and one all_reduce in
-    backward, whose sizes do not depend on the clips (a rank with none
-    sends as much as the others) and are at most 8 doubles per channel.
-    Then the bytes saved for backward (one more spawn would cost more
-    than the check)."""
+    the first processes in `batch_sets` (clips per rank; fewer ranks than
+    `world` run on a subgroup, which saves spawning another group). Per
+    step and synchronized unit: one all_gather in forward and one
+    all_reduce in backward, whose sizes do not depend on the clips nor the
+    processes (a rank with none sends as much as the others) and are at
+    most 8 doubles per channel. Then the bytes saved for backward."""
+    groups = _groups(world, batch_sets)
     for case in CASES:
         for dtype in DTYPES:
             sizes = set()
             for batches in batch_sets:
-                assert len(batches) == world
-                forward, backward, units, widest = _compare(case, dtype, batches, rank)
+                if rank >= len(batches):
+                    continue
+                forward, backward, units, widest = _compare(case, dtype, batches, rank, groups[len(batches)])
                 where = "%s, %s, batches %s: " % (case, dtype, batches)
                 assert [name for name, _ in forward] == ["all_gather"] * units, where + str(forward)
                 assert [name for name, _ in backward] == ["all_reduce"] * units, where + str(backward)
