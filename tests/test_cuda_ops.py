@@ -11,7 +11,7 @@ import copy
 import pytest
 import torch
 
-from cuda_emulation import backends
+from cuda_emulation.backends import backend  # noqa: F401  (the fixture)
 from op_utils import channels_last, cuda_only, relation_params
 from smartops.nn import RelationPool, SMART
 from smartops.ops import (concat_reduce, concat_reduce_reference, relation_pool, relation_pool_reference,
@@ -25,12 +25,6 @@ TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 2e-2, tor
 # a block with fewer pairs than slots (contiguous; test_many_pairs_interleaved
 # for channels_last) and one position per sample (see cuda/launch_geometry.h).
 SHAPES = [(3, 6, 3, 5, 7), (2, 20, 1, 3, 5), (16, 8, 1, 1, 1)]
-
-
-@pytest.fixture(params=["emulated", "cuda"])
-def backend(request):
-    with backends.get(request.param).active() as b:
-        yield b
 
 
 def kink_free_grad(pre_relu, seed=1):

@@ -12,8 +12,10 @@
 #include <array>
 #include <vector>
 
+#include "common/pair_merge.h"
 #include "common/pair_rows.h"
 #include "cpu/relation_pool_bodies.h"
+#include "ops/phase_checks.h"
 #include "ops/record_tensors.h"
 #include "ops/relation_pool.h"
 
@@ -101,11 +103,7 @@ std::vector<PairMoments> batch_moments(const PairItems<T>& items, const PairPoin
 std::vector<PairStatsIn> stats_from_moments(const std::vector<PairMoments>& moments,
                                             const std::vector<PairParams>& params, double eps) {
   std::vector<PairStatsIn> out(moments.size());
-  for (size_t k = 0; k < moments.size(); ++k) {
-    const PairParams& w = params[k];
-    const PairStats s = pair_stats_from_moments(moments[k], w.g1a, w.b1a, w.g1b, w.b1b, eps);
-    out[k] = PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p};
-  }
+  for (size_t k = 0; k < moments.size(); ++k) out[k] = pair_stats_in_from_moments(moments[k], params[k], eps);
   return out;
 }
 
@@ -330,9 +328,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_grad_input_cpu(
   const char* op = "relation_pool_grad_input";
   const BackwardInputs in = backward_inputs(op, true, grad_out, x, weight1, bias1, weight2, bias2, mean1, var1,
                                             mean2, var2, eps, true);
-  TORCH_CHECK(count > 1 && count >= in.shape.count(), op, ": count must be the number of positions per channel over "
-              "all processes (more than 1, at least x's ", in.shape.count(), "), got ", count);
-  TORCH_CHECK(grad_sums.dim() == 2, op, ": grad_sums must be 2-D (pairs, width), got ", grad_sums.sizes());
+  check_grad_sum_records(op, grad_sums, count, in.shape);
   const auto sums = records_from_tensor<PairGradSums>(op, "grad_sums", grad_sums, in.shape.C);
   Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
   std::vector<PairGrads> grads;
@@ -350,14 +346,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> relation_pool_merge_stats(const Tenso
                                                                      const Tensor& bias2, double eps) {
   const char* op = "relation_pool_merge_stats";
   const int64_t C = weight2.numel();
-  TORCH_CHECK(moments.dim() == 3, op, ": moments must be 3-D (processes, pairs, width), got ", moments.sizes());
+  check_moment_records(op, moments, C);
   const auto records = records_from_tensor<PairMoments>(op, "moments", moments, C);
-  std::vector<PairMoments> merged(C, pair_moments_zero());
-  for (size_t i = 0; i < records.size(); ++i) merged[i % C] = pair_moments_merge(merged[i % C], records[i]);
-  for (const PairMoments& m : merged) {
-    TORCH_CHECK(m.n > 1.0, op, ": expected more than 1 value per channel over all processes when training, got ",
-                m.n);
-  }
+  std::vector<PairMoments> merged(C);
+  for (int64_t k = 0; k < C; ++k) merged[k] = merge_process_records(records.data(), moments.size(0), C, k);
+  for (const PairMoments& m : merged) check_merged_count(op, m.n);
   const auto st = stats_from_moments(merged, read_params(weight1, bias1, weight2, bias2), eps);
   return stats_tensors(st, weight1.options());
 }

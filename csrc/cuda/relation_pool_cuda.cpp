@@ -6,45 +6,16 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include "cuda/relation_pool_cuda.h"
 
-#include <type_traits>
-
+#include "cuda/relation_pool_host.h"
 #include "cuda/relation_pool_kernels.h"
 #include "ops/relation_pool.h"
 
 namespace smartops {
 namespace cuda {
-namespace {
 
 using at::Tensor;
-
-RelationGeometry geometry(const RelationShape& s, at::MemoryFormat format) {
-  // Planar launches put pairs on the grid's y dimension.
-  TORCH_CHECK(s.C <= 65535, "relation_pool: the CUDA kernels take at most 65535 channel pairs, got ", s.C);
-  RelationGeometry g;
-  g.N = s.N;
-  g.C = s.C;
-  g.S = s.S;
-  g.planar = relation_pool_planar(s, format);
-  return g;
-}
-
-// Accumulation / coefficient dtype: double for double inputs, else float.
-at::ScalarType acc_dtype(const Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
-
-// Device workspace of `count` records of type R.
-template <typename R>
-Tensor workspace(int64_t count, const Tensor& like) {
-  return at::empty({count * static_cast<int64_t>(sizeof(R))}, like.options().dtype(at::kByte));
-}
-
-template <typename T>
-using ParamOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
-}  // namespace
 
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
     const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
@@ -53,13 +24,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
   const bool use_batch_stats = !mean1.has_value();
   const RelationShape shape =
       check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
-  const c10::cuda::CUDAGuard guard(x.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int device = x.get_device();
-  const at::MemoryFormat format = relation_pool_memory_format(x);
-  const Tensor xc = x.contiguous(format);
-  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(format));
-  const RelationGeometry g = geometry(shape, format);
+  const DeviceInputs in(x);
+  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(in.format));
+  const RelationGeometry g = geometry(shape, in.format);
   Tensor m1, v1, m2, v2;
   if (use_batch_stats) {
     m1 = at::empty({2 * shape.C}, weight1.options());
@@ -80,17 +47,18 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
     const P* w2 = weight2.const_data_ptr<P>();
     const P* h2 = bias2.const_data_ptr<P>();
     if (use_batch_stats) {
-      Tensor moments = workspace<PairMoments>(shape.C * relation_parts(g, device), x);
-      relation_stats<scalar_t, P>(xc.const_data_ptr<scalar_t>(), w1, h1, w2, h2, g, eps, m1.data_ptr<P>(),
+      Tensor moments = workspace<PairMoments>(shape.C * relation_parts(g, in.device), x);
+      relation_stats<scalar_t, P>(in.x.const_data_ptr<scalar_t>(), w1, h1, w2, h2, g, eps, m1.data_ptr<P>(),
                                   v1.data_ptr<P>(), m2.data_ptr<P>(), v2.data_ptr<P>(),
-                                  reinterpret_cast<PairMoments*>(moments.data_ptr()), coeffs.data_ptr(), device, stream);
+                                  reinterpret_cast<PairMoments*>(moments.data_ptr()), coeffs.data_ptr(), in.device,
+                                  in.stream);
     } else {
       relation_apply_coeffs_from_stats<P>(w1, h1, w2, h2, m1.const_data_ptr<P>(), v1.const_data_ptr<P>(),
                                           m2.const_data_ptr<P>(), v2.const_data_ptr<P>(), shape.C, eps,
-                                          coeffs.data_ptr(), stream);
+                                          coeffs.data_ptr(), in.stream);
     }
-    relation_apply<scalar_t>(xc.const_data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), coeffs.const_data_ptr(), g, relu,
-                             device, stream);
+    relation_apply<scalar_t>(in.x.const_data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), coeffs.const_data_ptr(), g, relu,
+                             in.device, in.stream);
   });
   return {y, m1, v1, m2, v2};
 }
@@ -102,26 +70,21 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cuda(
   const RelationShape shape =
       check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps,
                                    batch_stats);
-  const c10::cuda::CUDAGuard guard(x.device());
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const int device = x.get_device();
-  const at::MemoryFormat format = relation_pool_memory_format(x);
-  const Tensor xc = x.contiguous(format);
-  const Tensor gc = grad_out.contiguous(format);
-  Tensor dx = at::empty(x.sizes(), x.options().memory_format(format));
+  const DeviceInputs in(x, grad_out);
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
   Tensor gw1 = at::empty_like(weight1), gb1 = at::empty_like(bias1);
   Tensor gw2 = at::empty_like(weight2), gb2 = at::empty_like(bias2);
-  const RelationGeometry g = geometry(shape, format);
-  Tensor sums = workspace<PairGradSums>(shape.C * relation_parts(g, device), x);
+  const RelationGeometry g = geometry(shape, in.format);
+  Tensor sums = workspace<PairGradSums>(shape.C * relation_parts(g, in.device), x);
   Tensor coeffs = at::empty({kNumBackwardCoef * shape.C}, x.options().dtype(acc_dtype(x)));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relation_pool_backward_cuda", [&] {
     using P = ParamOf<scalar_t>;
     relation_backward<scalar_t, P>(
-        gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(),
+        in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(),
         weight1.const_data_ptr<P>(), bias1.const_data_ptr<P>(), weight2.const_data_ptr<P>(), bias2.const_data_ptr<P>(),
         mean1.const_data_ptr<P>(), var1.const_data_ptr<P>(), mean2.const_data_ptr<P>(), var2.const_data_ptr<P>(), g,
         eps, relu, batch_stats, gw1.data_ptr<P>(), gb1.data_ptr<P>(), gw2.data_ptr<P>(), gb2.data_ptr<P>(),
-        reinterpret_cast<PairGradSums*>(sums.data_ptr()), coeffs.data_ptr(), device, stream);
+        reinterpret_cast<PairGradSums*>(sums.data_ptr()), coeffs.data_ptr(), in.device, in.stream);
   });
   return {dx, gw1, gb1, gw2, gb2};
 }

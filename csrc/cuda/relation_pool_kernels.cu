@@ -15,6 +15,7 @@
 
 #include <algorithm>
 
+#include "common/pair_merge.h"
 #include "common/pair_rows.h"
 #include "common/relation_pointwise.h"
 #include "cuda/launch.h"
@@ -112,6 +113,16 @@ __device__ __forceinline__ R reduce_parts(const R* __restrict__ parts, int npart
   return shared[0];
 }
 
+// The phases' statistics and sums passes: pair blockIdx.x's partial results
+// combined into its record.
+template <typename R, typename Combine>
+__global__ void __launch_bounds__(kFinalizeThreads) records_finalize_kernel(const R* __restrict__ parts, int nparts,
+                                                                            R* __restrict__ records) {
+  __shared__ R shared[kFinalizeThreads];
+  const R r = reduce_parts(parts, nparts, shared, Combine());
+  if (threadIdx.x == 0) records[blockIdx.x] = r;
+}
+
 struct MergeMoments {
   __device__ PairMoments operator()(const PairMoments& x, const PairMoments& y) const {
     return pair_moments_merge(x, y);
@@ -191,10 +202,23 @@ __global__ void __launch_bounds__(kFinalizeThreads) stats_finalize_kernel(
   const PairMoments m = reduce_parts(parts, nparts, shared, MergeMoments());
   if (threadIdx.x != 0) return;
   const PairParams w = params_of(w1, b1, w2, b2, k);
-  const PairStats s = pair_stats_from_moments(m, w.g1a, w.b1a, w.g1b, w.b1b, eps);
+  const PairStatsIn s = pair_stats_in_from_moments(m, w, eps);
   store_pair_row(mean1, var1, mean2, var2, k, s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p);
-  write_apply_coeffs<P, A>(k, C, PairStatsIn{s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p}, w, eps,
-                           true, coeffs);
+  write_apply_coeffs<P, A>(k, C, s, w, eps, true, coeffs);
+}
+
+// relation_pool_merge_stats: pair k's records of every process merged in
+// process order (as the CPU kernel does), then both BNs' statistics. One
+// thread per pair.
+template <typename P>
+__global__ void merge_stats_kernel(const PairMoments* __restrict__ records, int64_t processes, const P* w1,
+                                   const P* b1, const P* w2, const P* b2, int64_t C, double eps, P* mean1, P* var1,
+                                   P* mean2, P* var2) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  const PairStatsIn s =
+      pair_stats_in_from_moments(merge_process_records(records, processes, C, k), params_of(w1, b1, w2, b2, k), eps);
+  store_pair_row(mean1, var1, mean2, var2, k, s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p);
 }
 
 template <typename P, typename A>
@@ -293,8 +317,23 @@ __global__ void backward_coeffs_kernel(const P* w1, const P* b1, const P* w2, co
   for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
 
-// Parameter gradients from the sums; with batch statistics also the dx
-// coefficients, which depend on them. One block per pair.
+// Pair k's parameter gradients from its sums over `count` positions; with
+// batch statistics also its dx coefficients, which depend on them.
+template <typename P, typename A>
+__device__ void store_pair_grads(const PairGradSums& sums, int64_t k, const P* w1, const P* b1, const P* w2,
+                                 const P* b2, const P* m1, const P* v1, const P* m2, const P* v2, int64_t C,
+                                 double eps, double count, bool batch_stats, P* gw1, P* gb1, P* gw2, P* gb2,
+                                 A* coeffs) {
+  double c[kNumBackwardCoef];
+  const PairGrads gr =
+      relation_grads_and_dx_coeffs(sums, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, count,
+                                   batch_stats, c);
+  store_pair_row(gw1, gb1, gw2, gb2, k, gr.g1a, gr.b1a, gr.g1b, gr.b1b, gr.g2, gr.b2);
+  if (batch_stats)
+    for (int j = kE; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
+}
+
+// The gradients from this batch's partial sums. One block per pair.
 template <typename P, typename A>
 __global__ void __launch_bounds__(kFinalizeThreads) grads_finalize_kernel(
     const PairGradSums* __restrict__ parts, int nparts, const P* w1, const P* b1, const P* w2, const P* b2,
@@ -304,13 +343,19 @@ __global__ void __launch_bounds__(kFinalizeThreads) grads_finalize_kernel(
   const int64_t k = blockIdx.x;
   const PairGradSums sums = reduce_parts(parts, nparts, shared, AddGradSums());
   if (threadIdx.x != 0) return;
-  double c[kNumBackwardCoef];
-  const PairGrads gr =
-      relation_grads_and_dx_coeffs(sums, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, count,
-                                   batch_stats, c);
-  store_pair_row(gw1, gb1, gw2, gb2, k, gr.g1a, gr.b1a, gr.g1b, gr.b1b, gr.g2, gr.b2);
-  if (batch_stats)
-    for (int j = kE; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
+  store_pair_grads<P, A>(sums, k, w1, b1, w2, b2, m1, v1, m2, v2, C, eps, count, batch_stats, gw1, gb1, gw2, gb2,
+                         coeffs);
+}
+
+// relation_pool_grad_input: the gradients from the sums of every process
+// (batch statistics over `count` positions). One thread per pair.
+template <typename P, typename A>
+__global__ void grads_from_sums_kernel(const PairGradSums* __restrict__ sums, const P* w1, const P* b1, const P* w2,
+                                       const P* b2, const P* m1, const P* v1, const P* m2, const P* v2, int64_t C,
+                                       double eps, double count, P* gw1, P* gb1, P* gw2, P* gb2, A* coeffs) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= C) return;
+  store_pair_grads<P, A>(sums[k], k, w1, b1, w2, b2, m1, v1, m2, v2, C, eps, count, true, gw1, gb1, gw2, gb2, coeffs);
 }
 
 unsigned pair_blocks(int64_t C) { return static_cast<unsigned>((C + kFinalizeThreads - 1) / kFinalizeThreads); }
@@ -380,13 +425,88 @@ void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b
   }
 }
 
+// ---------------------------------------------------- phases of the sync op
+
+template <typename T>
+void relation_moments(const T* x, const RelationGeometry& g, PairMoments* parts, PairMoments* records, int device,
+                      cudaStream_t stream) {
+  const Launch L = launch_for(g, device);
+  SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, stats_partial_kernel<T>)(x, g, L, parts);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  SMARTOPS_LAUNCH(static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream,
+                  records_finalize_kernel<PairMoments, MergeMoments>)(parts, static_cast<int>(L.grid_x), records);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename P>
+void relation_merge_stats(const PairMoments* records, int64_t processes, const P* w1, const P* b1, const P* w2,
+                          const P* b2, int64_t C, double eps, P* mean1, P* var1, P* mean2, P* var2,
+                          cudaStream_t stream) {
+  SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, merge_stats_kernel<P>)(
+      records, processes, w1, b1, w2, b2, C, eps, mean1, var1, mean2, var2);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// The reduction coefficients of the backward with batch statistics.
+template <typename P, typename A>
+void batch_backward_coeffs(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1, const P* var1,
+                           const P* mean2, const P* var2, int64_t C, double eps, A* coeffs, cudaStream_t stream) {
+  SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, backward_coeffs_kernel<P, A>)(
+      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, 1.0, true, coeffs);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T, typename P>
+void relation_grad_sums(const T* grad, const T* x, const P* w1, const P* b1, const P* w2, const P* b2,
+                        const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
+                        double eps, bool relu, PairGradSums* parts, PairGradSums* sums, void* coeffs, int device,
+                        cudaStream_t stream) {
+  using A = typename AccType<T>::type;
+  A* c = static_cast<A*>(coeffs);
+  const Launch L = launch_for(g, device);
+  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, c, stream);
+  SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, false, true>)(grad, x, nullptr, c, g, L, relu,
+                                                                                   parts);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  SMARTOPS_LAUNCH(static_cast<unsigned>(g.C), kFinalizeThreads, 0, stream,
+                  records_finalize_kernel<PairGradSums, AddGradSums>)(parts, static_cast<int>(L.grid_x), sums);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename T, typename P>
+void relation_grad_input(const T* grad, const T* x, T* dx, const P* w1, const P* b1, const P* w2, const P* b2,
+                         const P* mean1, const P* var1, const P* mean2, const P* var2, const PairGradSums* sums,
+                         double count, const RelationGeometry& g, double eps, bool relu, P* gw1, P* gb1, P* gw2,
+                         P* gb2, void* coeffs, int device, cudaStream_t stream) {
+  using A = typename AccType<T>::type;
+  A* c = static_cast<A*>(coeffs);
+  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, c, stream);
+  SMARTOPS_LAUNCH(pair_blocks(g.C), kFinalizeThreads, 0, stream, grads_from_sums_kernel<P, A>)(
+      sums, w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, gw1, gb1, gw2, gb2, c);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (g.N * g.S == 0) return;  // a process without clips: parameter gradients only
+  const Launch L = launch_for(g, device);
+  SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, true, false>)(grad, x, dx, c, g, L, relu,
+                                                                                   nullptr);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 #define SMARTOPS_INSTANTIATE(T, P)                                                                                  \
   template void relation_stats<T, P>(const T*, const P*, const P*, const P*, const P*, const RelationGeometry&,     \
                                      double, P*, P*, P*, P*, PairMoments*, void*, int, cudaStream_t);              \
   template void relation_apply<T>(const T*, T*, const void*, const RelationGeometry&, bool, int, cudaStream_t);    \
   template void relation_backward<T, P>(const T*, const T*, T*, const P*, const P*, const P*, const P*, const P*, \
                                         const P*, const P*, const P*, const RelationGeometry&, double, bool, bool,  \
-                                        P*, P*, P*, P*, PairGradSums*, void*, int, cudaStream_t);
+                                        P*, P*, P*, P*, PairGradSums*, void*, int, cudaStream_t);             \
+  template void relation_moments<T>(const T*, const RelationGeometry&, PairMoments*, PairMoments*, int,          \
+                                    cudaStream_t);                                                              \
+  template void relation_grad_sums<T, P>(const T*, const T*, const P*, const P*, const P*, const P*, const P*,   \
+                                         const P*, const P*, const P*, const RelationGeometry&, double, bool,    \
+                                         PairGradSums*, PairGradSums*, void*, int, cudaStream_t);               \
+  template void relation_grad_input<T, P>(const T*, const T*, T*, const P*, const P*, const P*, const P*,        \
+                                          const P*, const P*, const P*, const P*, const PairGradSums*, double,   \
+                                          const RelationGeometry&, double, bool, P*, P*, P*, P*, void*, int,     \
+                                          cudaStream_t);
 
 SMARTOPS_INSTANTIATE(float, float)
 SMARTOPS_INSTANTIATE(double, double)
@@ -394,6 +514,12 @@ SMARTOPS_INSTANTIATE(c10::Half, float)
 SMARTOPS_INSTANTIATE(c10::BFloat16, float)
 #undef SMARTOPS_INSTANTIATE
 
+template void relation_merge_stats<float>(const PairMoments*, int64_t, const float*, const float*, const float*,
+                                          const float*, int64_t, double, float*, float*, float*, float*,
+                                          cudaStream_t);
+template void relation_merge_stats<double>(const PairMoments*, int64_t, const double*, const double*, const double*,
+                                           const double*, int64_t, double, double*, double*, double*, double*,
+                                           cudaStream_t);
 template void relation_apply_coeffs_from_stats<float>(const float*, const float*, const float*, const float*,
                                                       const float*, const float*, const float*, const float*, int64_t,
                                                       double, void*, cudaStream_t);

@@ -49,5 +49,36 @@ void relation_backward(const T* grad, const T* x, T* dx, const P* w1, const P* b
                        double eps, bool relu, bool batch_stats, P* gw1, P* gb1, P* gw2, P* gb2, PairGradSums* sums,
                        void* coeffs, int device, cudaStream_t stream);
 
+// Phases of the synchronized op (csrc/smartops.cpp), for x with positions.
+// Statistics pass: one moment record per pair (records: C), from `parts`
+// (C * parts records of workspace).
+template <typename T>
+void relation_moments(const T* x, const RelationGeometry& g, PairMoments* parts, PairMoments* records, int device,
+                      cudaStream_t stream);
+
+// Both BNs' statistics from `processes` x C records (process p's pair k at
+// p * C + k), merged in process order.
+template <typename P>
+void relation_merge_stats(const PairMoments* records, int64_t processes, const P* w1, const P* b1, const P* w2,
+                          const P* b2, int64_t C, double eps, P* mean1, P* var1, P* mean2, P* var2,
+                          cudaStream_t stream);
+
+// Backward pass 1 with batch statistics: one record of sums per pair (sums:
+// C), from `parts` (C * parts records of workspace). coeffs as for
+// relation_backward.
+template <typename T, typename P>
+void relation_grad_sums(const T* grad, const T* x, const P* w1, const P* b1, const P* w2, const P* b2,
+                        const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
+                        double eps, bool relu, PairGradSums* parts, PairGradSums* sums, void* coeffs, int device,
+                        cudaStream_t stream);
+
+// Backward pass 2: parameter gradients and dx from the sums of every process
+// over `count` positions per channel. x may have no positions (no dx pass).
+template <typename T, typename P>
+void relation_grad_input(const T* grad, const T* x, T* dx, const P* w1, const P* b1, const P* w2, const P* b2,
+                         const P* mean1, const P* var1, const P* mean2, const P* var2, const PairGradSums* sums,
+                         double count, const RelationGeometry& g, double eps, bool relu, P* gw1, P* gb1, P* gw2,
+                         P* gb2, void* coeffs, int device, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace smartops

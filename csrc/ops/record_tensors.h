@@ -26,14 +26,20 @@ at::Tensor records_to_tensor(const std::vector<Rec>& recs, const at::Device& dev
   return t.to(device);
 }
 
-// Rows of a (..., pairs, width) float64 tensor, row-major: with a leading
-// process dimension, process p's pair k is element p * pairs + k.
+// A float64 tensor of shape (..., pairs, width of Rec), on any device.
 template <class Rec>
-std::vector<Rec> records_from_tensor(const char* op, const char* name, const at::Tensor& t, int64_t pairs) {
+void check_record_tensor(const char* op, const char* name, const at::Tensor& t, int64_t pairs) {
   TORCH_CHECK(t.scalar_type() == at::kDouble && t.dim() >= 2 && t.size(-2) == pairs &&
                   t.size(-1) == record_width<Rec>(),
               op, ": ", name, " must be a float64 tensor of shape (..., ", pairs, ", ", record_width<Rec>(),
               ") as the matching phase returns it, got ", t.scalar_type(), " ", t.sizes());
+}
+
+// Rows of a (..., pairs, width) float64 tensor, row-major: with a leading
+// process dimension, process p's pair k is element p * pairs + k.
+template <class Rec>
+std::vector<Rec> records_from_tensor(const char* op, const char* name, const at::Tensor& t, int64_t pairs) {
+  check_record_tensor<Rec>(op, name, t, pairs);
   const at::Tensor c = t.cpu().contiguous();
   std::vector<Rec> out(static_cast<size_t>(c.numel() / record_width<Rec>()));
   if (!out.empty()) std::memcpy(out.data(), c.const_data_ptr<double>(), out.size() * sizeof(Rec));

@@ -99,7 +99,7 @@ def sync_relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, 
     if not dist.is_available() or not dist.is_initialized():
         raise RuntimeError("relation_pool: process_group given but torch.distributed is not initialised; call "
                            "torch.distributed.init_process_group first (or pass process_group=None)")
-    _extension.require_kernel("relation_pool_moments", x.device)  # the phases: CPU kernels so far
+    _extension.require_kernel("relation_pool_moments", x.device)  # the phases: CPU and CUDA kernels
     stats, count = _global_statistics(x, weight1, bias1, weight2, bias2, eps, group)
     out = _SyncRelationPool.apply(x, weight1, bias1, weight2, bias2, *stats, count, eps, relu, group)
     update_running_stats(running_mean1, running_var1, stats[0], stats[1], count, momentum)

@@ -95,3 +95,10 @@ def get(name):
     if name not in _instances:
         _instances[name] = Emulated() if name == "emulated" else RealCuda()
     return _instances[name]
+
+
+@pytest.fixture(params=["emulated", "cuda"])
+def backend(request):
+    """A test's backend, active for its duration; test modules import it."""
+    with get(request.param).active() as b:
+        yield b

@@ -19,8 +19,8 @@ BUILD = ROOT / "build" / "cuda_emulation"
 # kernel file goes in KERNELS, its host file (and the csrc/ops code that file
 # calls) in HOST_SOURCES, and its ops into emulated_ops.cpp.
 KERNELS = ("csrc/cuda/relation_pool_kernels.cu", "csrc/cuda/relation_tail_kernels.cu")
-HOST_SOURCES = ("csrc/cuda/relation_pool_cuda.cpp", "csrc/ops/relation_pool.cpp", "csrc/cuda/relation_tail_cuda.cpp",
-                "csrc/ops/relation_tail.cpp")
+HOST_SOURCES = ("csrc/cuda/relation_pool_cuda.cpp", "csrc/cuda/relation_pool_phases_cuda.cpp",
+                "csrc/ops/relation_pool.cpp", "csrc/cuda/relation_tail_cuda.cpp", "csrc/ops/relation_tail.cpp")
 
 CXX = os.environ.get("CXX", "c++")
 

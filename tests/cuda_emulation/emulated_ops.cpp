@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cuda/relation_pool_cuda.h"
+#include "cuda/relation_pool_phases_cuda.h"
 #include "cuda/relation_tail_cuda.h"
 #include "cuda_emu.h"
 
@@ -26,6 +27,10 @@ void install() {
   // One line per emulated op.
   installed->impl("relation_pool", &smartops::cuda::relation_pool_cuda);
   installed->impl("relation_pool_backward", &smartops::cuda::relation_pool_backward_cuda);
+  installed->impl("relation_pool_moments", &smartops::cuda::relation_pool_moments_cuda);
+  installed->impl("relation_pool_merge_stats", &smartops::cuda::relation_pool_merge_stats_cuda);
+  installed->impl("relation_pool_grad_sums", &smartops::cuda::relation_pool_grad_sums_cuda);
+  installed->impl("relation_pool_grad_input", &smartops::cuda::relation_pool_grad_input_cuda);
   installed->impl("relation_tail", &smartops::cuda::relation_tail_cuda);
 }
 

@@ -7,14 +7,17 @@
 //  - ThreadSanitizer: shared-memory races between __syncthreads barriers.
 // No libtorch: raw pointers, as the host code passes them. Prints "ok".
 // tests/test_cuda_emulation_sanitizers.py builds and runs it.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include <type_traits>
 
 #include <c10/util/Half.h>
 
+#include "common/relation_pointwise.h"
 #include "cuda/relation_pool_kernels.h"  // build.py compiles and links the .cu files (KERNELS)
 #include "cuda/relation_tail_kernels.h"
 
@@ -30,8 +33,50 @@ std::vector<T> values(size_t n, double scale, double offset) {
   return v;
 }
 
+// Exits with a message if any value of v (dx of what) is not finite.
+template <typename T>
+void require_finite(const std::vector<T>& v, const char* what, const RelationGeometry& g) {
+  for (const T& e : v) {
+    if (!std::isfinite(static_cast<double>(e))) {
+      std::printf("non-finite %s for N=%ld C=%ld S=%ld planar=%d\n", what, static_cast<long>(g.N),
+                  static_cast<long>(g.C), static_cast<long>(g.S), g.planar);
+      std::exit(1);
+    }
+  }
+}
+
+// The synchronized op's phases as two processes with the same x would run
+// them: records, their merge, the gradient sums and the dx pass over twice
+// x's positions.
+template <typename T, typename P>
+void run_phases(const RelationGeometry& g, const std::vector<T>& x, const std::vector<T>& grad,
+                const std::vector<P>& w1, const std::vector<P>& b1, const std::vector<P>& w2,
+                const std::vector<P>& b2) {
+  using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const int64_t C = g.C;
+  const size_t parts = static_cast<size_t>(C * relation_parts(g, 0));
+  std::vector<PairMoments> moment_parts(parts), records(2 * C);
+  std::vector<PairGradSums> sum_parts(parts), sums(C);
+  relation_moments<T>(x.data(), g, moment_parts.data(), records.data(), 0, nullptr);
+  std::copy(records.begin(), records.begin() + C, records.begin() + C);  // the second process
+  std::vector<P> m1(2 * C), v1(2 * C), m2(C), v2(C), gw1(2 * C), gb1(2 * C), gw2(C), gb2(C);
+  const double eps = 1e-5;
+  relation_merge_stats<P>(records.data(), 2, w1.data(), b1.data(), w2.data(), b2.data(), C, eps, m1.data(), v1.data(),
+                          m2.data(), v2.data(), nullptr);
+  std::vector<A> coeffs(static_cast<size_t>(kNumBackwardCoef * C));
+  relation_grad_sums<T, P>(grad.data(), x.data(), w1.data(), b1.data(), w2.data(), b2.data(), m1.data(), v1.data(),
+                           m2.data(), v2.data(), g, eps, true, sum_parts.data(), sums.data(), coeffs.data(), 0,
+                           nullptr);
+  for (PairGradSums& s : sums) s = pair_grad_sums_add(s, s);
+  std::vector<T> dx(x.size());
+  relation_grad_input<T, P>(grad.data(), x.data(), dx.data(), w1.data(), b1.data(), w2.data(), b2.data(), m1.data(),
+                            v1.data(), m2.data(), v2.data(), sums.data(), 2.0 * static_cast<double>(g.N * g.S), g,
+                            eps, true, gw1.data(), gb1.data(), gw2.data(), gb2.data(), coeffs.data(), 0, nullptr);
+  require_finite(dx, "phase dx", g);
+}
+
 // Every entry point of relation_pool_kernels.cu: training forward (stats +
-// apply), evaluation forward, and both backward variants.
+// apply), evaluation forward, both backward variants, and the phases.
 template <typename T, typename P>
 void run_relation_pool(int64_t N, int64_t C, int64_t S, bool planar) {
   using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -60,18 +105,13 @@ void run_relation_pool(int64_t N, int64_t C, int64_t S, bool planar) {
     relation_backward<T, P>(grad.data(), x.data(), dx.data(), w1.data(), b1.data(), w2.data(), b2.data(), m1.data(),
                             v1.data(), m2.data(), v2.data(), g, eps, true, batch_stats, gw1.data(), gb1.data(),
                             gw2.data(), gb2.data(), sums.data(), coeffs.data(), 0, nullptr);
+  run_phases<T, P>(g, x, grad, w1, b1, w2, b2);
   if constexpr (std::is_same_v<T, P>) {
     relation_apply_coeffs_from_stats<P>(w1.data(), b1.data(), w2.data(), b2.data(), m1.data(), v1.data(), m2.data(),
                                         v2.data(), C, eps, coeffs.data(), nullptr);
     relation_apply<T>(x.data(), y.data(), coeffs.data(), g, false, 0, nullptr);
   }
-  for (const T& v : dx) {
-    if (!std::isfinite(static_cast<double>(v))) {
-      std::printf("non-finite dx for N=%ld C=%ld S=%ld planar=%d\n", static_cast<long>(N), static_cast<long>(C),
-                  static_cast<long>(S), planar);
-      std::exit(1);
-    }
-  }
+  require_finite(dx, "dx", g);
 }
 
 // The folded relation tail (elementwise, no barriers): bounds only.
