@@ -28,6 +28,7 @@ from smartops.engine import checkpoint as ckpt_io
 from smartops.engine.cli import CLIError, frame_size, nonneg_int, positive_float, positive_int, run_main
 from smartops.engine.data import dataset_options, default_workers, make_dataset, synthetic_data
 from smartops.engine.distributed import pick_device
+from smartops.engine.finite_scores import nonfinite_rows, refuse_nonfinite_logits
 from smartops.engine.loop import view_scores
 from smartops.engine.metrics import accuracy_report, per_class_accuracy
 from smartops.engine.inference import add_fold_argument, inference_model
@@ -102,6 +103,10 @@ def load_scores(path):
             out["logits"] = z["logits"] if "logits" in z else None
     except (OSError, ValueError, KeyError) as err:
         raise CLIError("%s is not a score file of smartops-eval (%s)" % (path, err)) from None
+    bad = nonfinite_rows(out["probs"])
+    if bad:
+        raise CLIError("%s holds non-finite scores (NaN/inf) for %d of %d video(s), first %s: it cannot be fused; "
+                       "evaluate its checkpoint again" % (path, len(bad), len(out["probs"]), out["ids"][bad[0]]))
     out["path"] = path
     return out
 
@@ -293,6 +298,8 @@ def _run_args(parser, args):
                                                  channels_last=args.channels_last, limit=args.limit)
         seconds = time.perf_counter() - t0
         videos = [ds.records[i].path for i in kept]
+        refuse_nonfinite_logits(logits, videos, ckpt["path"], model, lambda row: next(iter(ds.iter_test_views(
+            kept[row], args.chunk))), device, args.amp, args.channels_last)
         root = source["root"] or os.path.dirname(source["annotations"])
         ids = [_video_id(v, root) for v in videos]
         meta = {"checkpoint": ckpt["path"], "data": source, "clips": args.clips, "crops": args.crops,

@@ -24,6 +24,7 @@ from smartops.engine import checkpoint as ckpt_io
 from smartops.engine.cli import CLIError, positive_int, run_main
 from smartops.engine.data import dataset_options, make_dataset
 from smartops.engine.distributed import pick_device
+from smartops.engine.finite_scores import refuse_nonfinite_logits
 from smartops.engine.loop import view_scores
 from smartops.engine.inference import add_fold_argument, inference_model
 from smartops.engine.modeling import check_amp, fused_arg, model_from_checkpoint
@@ -82,8 +83,9 @@ def _dataset(videos, ckpt, clips, crops, folder):
                         num_crops=crops)
 
 
-def predict(model, ds, device, topk=5, chunk=25, amp="none"):
-    """[(probabilities (K,) or None, error or None)] for the videos of `ds`."""
+def predict(model, ds, device, topk=5, chunk=25, amp="none", source="the model"):
+    """[(probabilities (K,) or None, error or None)] for the videos of `ds`;
+    a CLIError when the logits of a video are not finite."""
     out = []
     model.eval()
     for i in range(len(ds)):
@@ -98,6 +100,8 @@ def predict(model, ds, device, topk=5, chunk=25, amp="none"):
         except RuntimeError as err:  # e.g. a video shorter than the model's kernels after sampling
             out.append((None, "%s: %s" % (type(err).__name__, err)))
             continue
+        refuse_nonfinite_logits(logits[None], [ds.records[i].path], source, model,
+                                lambda _: next(iter(ds.iter_test_views(i, chunk))), device, amp)
         out.append((torch.softmax(logits.float(), 0), None))
     return out
 
@@ -125,7 +129,7 @@ def run(argv=None):
     k = min(args.topk, len(names))
     with tempfile.TemporaryDirectory(prefix="smartops-predict-") as folder:
         ds = _dataset(args.videos, ckpt, args.clips, args.crops, folder)
-        results = predict(model, ds, device, k, args.chunk, args.amp)
+        results = predict(model, ds, device, k, args.chunk, args.amp, ckpt["path"])
     docs, failed = [], 0
     for video, (probs, error) in zip(args.videos, results):
         if probs is None:
@@ -137,7 +141,7 @@ def run(argv=None):
                                              for q, i in zip(p, idx)]})
     if args.json:
         print(json.dumps({"checkpoint": ckpt["path"], "arch": config["arch"], "clips": args.clips,
-                          "crops": args.crops, "results": docs}, indent=1), flush=True)
+                          "crops": args.crops, "results": docs}, indent=1, allow_nan=False), flush=True)
     else:
         print("%s (%s), %d clips x %d crops per video" % (ckpt["path"], config["arch"], args.clips, args.crops))
         width = max(len(n) for n in names)

@@ -127,8 +127,9 @@ def blob_shapes(row):
 
 
 def random_blobs(rows, seed=0):
-    """{layer name: [float32 arrays]}: He-scaled weights, small biases, BN
-    scale/shift/mean/positive variance, and 0.5 for the fixed pair means."""
+    """{layer name: [float32 arrays]}: He-scaled weights (1/64 of that on the
+    convolutions that read pixels), small biases, BN scale/shift/mean/positive
+    variance, and 0.5 for the fixed pair means: finite logits on videos."""
     rng = np.random.default_rng(seed)
     out = {}
     for row in rows:
@@ -144,8 +145,11 @@ def random_blobs(rows, seed=0):
             out[row.name] = [b.astype(np.float32) for b in out[row.name]]
         else:  # keeps activations of order 1 through the squares
             fan_in = int(np.prod(shapes[0][1:]))
+            # The first convolutions read pixels minus the mean (spread ~64, not
+            # 1): scaled down, or the squares overflow to inf/NaN logits by res3.
+            gain = 1.0 / 64 if row.bottoms == ["data"] else 1.0
             out[row.name] = [rng.standard_normal(s, np.float32) * np.float32(scale)
-                             for s, scale in zip(shapes, (np.sqrt(1.0 / fan_in), 0.1))]
+                             for s, scale in zip(shapes, (gain * np.sqrt(1.0 / fan_in), 0.1))]
     return out
 
 

@@ -102,6 +102,14 @@ def test_grid_stride_and_block_merges(backend, layout, shape, sm_count):
             check_against_reference(backend, x64, training, torch.float64, layout)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_two_positions_per_channel(backend, layout):
+    """N = T = H = 1, W = 2 in float32: the backward's two-position formulas
+    (common/relation_coeffs.h); the general ones leave dx as rounding noise."""
+    x64 = torch.randn(1, 8, 1, 1, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    check_against_reference(backend, x64, True, torch.float32, layout)
+
+
 def test_many_pairs_interleaved(backend):
     """channels_last with more pairs than a block's threads: the second block
     of pairs is partly empty."""

@@ -100,8 +100,13 @@ def normwise_error(a, ref):
 
 def case_errors(name, layout="contiguous"):
     """{quantity: (fused float32 error, eager float32 error)} for one case."""
+    return input_errors(CASES[name], layout)
+
+
+def input_errors(make, layout):
+    """case_errors for the input make(shape)."""
     shape = SHAPE if layout == "contiguous" else SHAPE_CL
-    x = CASES[name](shape).float()  # the float32 input; every run starts from these values
+    x = make(shape).float()  # the float32 input; every run starts from these values
     if layout == "channels_last":
         x = channels_last(x)
     p = relation_params(shape[1])
@@ -122,31 +127,31 @@ def within_bound(fused_err, eager_err):
     return fused_err <= max(10 * eager_err, FLOOR)
 
 
-# Two positions per channel: BN is then nearly invariant to its input, the
-# exact dx, db1 and dw1 are ~eps/var of their terms, and the fused op's
-# expanded sums leave float32 rounding noise of the terms where eager's
-# symmetric cancellation leaves less (docs/relation-op-numerics.md, 6.).
-KNOWN_WORSE = {"tiny_batch": "M = 2: fused dx/db1/dw1 are rounding noise of their terms, eager's is smaller"}
-
-
-def case_params(names):
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_WORSE[n])) if n in KNOWN_WORSE else n
-            for n in names]
-
-
-@pytest.mark.parametrize("name", case_params(CASES))
+@pytest.mark.parametrize("name", CASES)
 def test_fused_float32_error_within_10x_of_eager(name):
     errs = case_errors(name)
     bad = {q: e for q, e in errs.items() if not within_bound(*e)}
     assert not bad, "fused vs eager float32 error (normwise, against float64): %s" % bad
 
 
-@pytest.mark.parametrize("name", case_params(["const_all_0", "const_next_randn_10000", "const_pair_1000",
-                                              "1000+randn", "scale_1e+15", "scale_1e-30", "near_const",
-                                              "tiny_batch"]))
+@pytest.mark.parametrize("name", ["const_all_0", "const_next_randn_10000", "const_pair_1000", "1000+randn",
+                                  "scale_1e+15", "scale_1e-30", "near_const", "tiny_batch"])
 def test_fused_float32_error_within_10x_of_eager_channels_last(name):
     errs = case_errors(name, "channels_last")
     bad = {q: e for q, e in errs.items() if not within_bound(*e)}
+    assert not bad, "fused vs eager float32 error (normwise, against float64): %s" % bad
+
+
+# Two positions per channel (M = 2) over more draws: the backward's exact
+# results are eps/var1 * eps/var_p of their terms, and only the two-position
+# formulas of common/relation_coeffs.h keep them (docs/relation-op-numerics.md,
+# 6.). The forward's output at M = 2 is not held to this over every draw
+# (same section): these are the quantities the two-position formulas give.
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("seed", range(100, 110))
+def test_two_positions_backward_within_10x_of_eager(seed, layout):
+    errs = input_errors(lambda shape: _randn((1, shape[1], 1, 1, 2), seed), layout)
+    bad = {q: errs[q] for q in ("dx", "dw1", "db1") if not within_bound(*errs[q])}
     assert not bad, "fused vs eager float32 error (normwise, against float64): %s" % bad
 
 

@@ -146,11 +146,46 @@ SMARTOPS_HD ChannelGrads relation_channel_grads(double hdq, double hph, double h
   return out;
 }
 
+// Two positions per channel (count == 2) with batch statistics. Every
+// centred vector is then a multiple of (1, -1), so BN's backward projection
+// v - mean(v) - xh mean(xh v) is exactly eps R^2 (v - mean(v)), with
+// eps R^2 = eps / (var + eps) = 1 - mean(xh^2) (docs/relation-op-numerics.md,
+// 6.). The general formulas form this small factor as the cancellation of
+// terms of size |v| in the elementwise precision, once for BN2 and once more
+// for BN1, so their result would be rounding noise of |v| times the product
+// of the two factors; here the factors come in double from the statistics:
+//   t     = ep (dq - m1),                ep = eps Rp^2
+//   db1   = K sum(u t)    = K ep g1 sum(xh dq)       (sum(xh) = 0)
+//   dg1   = K sum(u xh t) = K ep b1 sum(xh dq)       (xh^2 is the same at both positions)
+//   dx_a  = Ga ea (du - mean(du)),  du = K u t,  ea = eps Ra^2
+//         = Ga K ea ep (u (dq - m1) - g1 sum(xh dq) / 2)
+// dx is left in the kernels' form Ua u t + Va xc + Wa (E = 0, F = m1, Va = 0).
+SMARTOPS_HD ChannelGrads two_position_channel(double hdq, double g1, double b1, double r, double K, double ep,
+                                              double eps, double* ua, double* va, double* wa) {
+  const double lin = ep * hdq;
+  *ua = g1 * r * K * (eps * r * r) * ep;
+  *va = 0.0;
+  *wa = -*ua * g1 * hdq * 0.5;
+  return ChannelGrads{K * b1 * lin, K * g1 * lin};
+}
+
+SMARTOPS_HD PairGrads two_position_grads_and_dx_coeffs(const PairGradSums& g, const PairStatsIn& s,
+                                                       const PairParams& w, double eps, double* c) {
+  const PairInvStd r = pair_inv_std(s, eps);
+  const double K = w.g2 * r.rp, ep = eps * r.rp * r.rp;
+  c[kE] = 0.0;
+  c[kF] = g.dq * 0.5;
+  const ChannelGrads ga = two_position_channel(g.hdq_a, w.g1a, w.b1a, r.ra, K, ep, eps, &c[kUa], &c[kVa], &c[kWa]);
+  const ChannelGrads gb = two_position_channel(g.hdq_b, w.g1b, w.b1b, r.rb, K, ep, eps, &c[kUb], &c[kVb], &c[kWb]);
+  return PairGrads{ga.g1, ga.b1, gb.g1, gb.b1, g.dq_ph, g.dq};
+}
+
 // Parameter gradients of one pair from its sums, and the remaining dx
 // coefficients. `batch_stats`: the statistics were the batch's own (training),
 // so they depend on x; otherwise they are constants (evaluation).
 SMARTOPS_HD PairGrads relation_grads_and_dx_coeffs(const PairGradSums& g, const PairStatsIn& s, const PairParams& w,
                                                    double eps, double count, bool batch_stats, double* c) {
+  if (batch_stats && count == 2.0) return two_position_grads_and_dx_coeffs(g, s, w, eps, c);
   const PairInvStd r = pair_inv_std(s, eps);
   const double K = w.g2 * r.rp;
   const double m1 = batch_stats ? g.dq / count : 0.0;
