@@ -19,7 +19,13 @@ the running statistics):
 A folded SMART block is conv, conv, tail, concat_reduce, ReLU. With
 `fused=False` every folded module runs standard PyTorch operators only
 (square, reshape-sum, affine, ReLU, concat, conv): that is what
-`smartops-export` writes.
+`smartops-export` writes. Otherwise (smartops.nn.folded_conv) a conv unit's
+ReLU goes into its convolution (FusedConv3d), a residual block's addition
+and ReLU into its last convolution (FoldedBasicBlock), and on a CPU in
+float32 the convolutions run in oneDNN with those post-ops, prepacked
+weights and channels_last_3d activations; a SMART block's reduction is then
+two 1x1x1 convolutions (appearance, then relation adding the first), so
+the block is conv+ReLU, conv, tail, conv, conv+add+ReLU.
 """
 import copy
 
@@ -236,7 +242,9 @@ def fold_for_inference(model, fused=None):
 
     fused: None keeps each SMART / RelationBlock's own `fused` setting for
     its folded form; True / False / "auto" sets it for all (False: standard
-    PyTorch operators only, for export). BatchNorms that do not directly
+    PyTorch operators only, for export). Plain convolutions and residual
+    blocks take the ReLU and the addition into the convolution unless
+    fused is False (None: "auto"). BatchNorms that do not directly
     follow a convolution (in an nn.Sequential, a SMART or a RelationBlock)
     are kept; `unfolded_batch_norms(folded)` names them.
     """
