@@ -2,19 +2,28 @@
 
     eval fused          today's eval mode, fused ops (relation_pool, concat_reduce, batch_norm_relu)
     eval unfused        eval mode, fused=False (the pure-PyTorch composition)
-    folded fused        fold_for_inference: BN folded into the convs, relation_tail kernel, concat_reduce
+    folded fused        fold_for_inference: BN folded into the convs, relation_tail kernel; on a CPU the
+                        convolutions run in oneDNN with their ReLU / residual addition (smartops.nn.folded_conv)
+    folded, plain convs the same folded model without the oneDNN fused convolutions (conv, then add / ReLU;
+                        concat_reduce): what "folded fused" was before them
     folded standard     the same folded model in standard operators (what smartops-export writes)
     compile folded      torch.compile of the folded standard-operator model
     onnxruntime         ONNX Runtime (CPU) on the exported file (skipped without onnx/onnxruntime)
 
     python benchmarks/bench_eval_throughput.py [--widths 1 0.25] [--batch 10] [--rounds 5] [--device cpu]
-        [--channels-last] [--out benchmarks/results/eval-throughput-cpu.json]
+        [--threads N] [--channels-last] [--out benchmarks/results/eval-throughput-cpu.json]
 
 Batch 10 of 16x112x112 clips: the 10 crops of one test clip. Rounds are
 interleaved across the paths (round r of every path, then round r + 1), so
 that load from other processes spreads over all of them; the table gives
 the median and the best round. On a GPU the paths are timed with CUDA
 synchronisation (onnxruntime: CPU provider only, so it is skipped there).
+
+On a machine shared with other jobs, more threads than free cores make
+every parallel PyTorch op wait for a descheduled OpenMP thread (about 20 ms
+per op on the 2-core machine here); run also with --threads 1, or with
+OMP_WAIT_POLICY=PASSIVE in the environment, to see the paths without that.
+The load average is printed before and after.
 """
 import argparse
 import copy
@@ -30,6 +39,7 @@ import torch
 from smartops.export import export_onnx
 from smartops.models import artnet_resnet18, set_fused
 from smartops.nn import fold_for_inference
+from smartops.nn.folded_conv import onednn_fusion
 
 
 def sync(device):
@@ -40,6 +50,14 @@ def sync(device):
 def torch_runner(model, x, device):
     def run():
         with torch.inference_mode():
+            model(x)
+        sync(device)
+    return run
+
+
+def plain_conv_runner(model, x, device):
+    def run():
+        with torch.inference_mode(), onednn_fusion(False):
             model(x)
         sync(device)
     return run
@@ -72,6 +90,7 @@ def paths_for(width, x, device, folder, channels_last):
         "eval fused": torch_runner(model, x, device),
         "eval unfused": torch_runner(unfused, x, device),
         "folded fused": torch_runner(folded, x, device),
+        "folded, plain convs": plain_conv_runner(folded, x, device),
         "folded standard": torch_runner(standard, x, device),
         "compile folded": torch_runner(torch.compile(standard), x, device),
     }
@@ -80,6 +99,14 @@ def paths_for(width, x, device, folder, channels_last):
         if runner is not None:
             paths["onnxruntime"] = runner
     return paths
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def measure(paths, warmup, rounds, log):
@@ -107,15 +134,20 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch (and ONNX Runtime) threads; default torch's")
     p.add_argument("--channels-last", action="store_true", help="channels_last_3d input and weights (torch paths)")
     p.add_argument("--out", default=None, help="JSON file for the results")
     args = p.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     log = lambda m: print(m, flush=True)  # noqa: E731
     results = []
-    log("torch %s, %d threads, %s, batch %d x 3 x %d x %d x %d, float32%s" % (
-        torch.__version__, torch.get_num_threads(), device, args.batch, args.frames, args.size, args.size,
-        ", channels_last_3d" if args.channels_last else ""))
+    log("torch %s, %d threads, OMP_WAIT_POLICY=%s, %s, batch %d x 3 x %d x %d x %d, float32%s" % (
+        torch.__version__, torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY", "(unset)"), device, args.batch,
+        args.frames, args.size, args.size, ", channels_last_3d" if args.channels_last else ""))
+    load = [loadavg()]
+    log("load average: %s" % load[0])
     for width in args.widths:
         x = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
         if args.channels_last:
@@ -128,6 +160,8 @@ def main(argv=None):
             med = statistics.median(ts)
             results.append({"width": width, "path": name, "median_s": med, "best_s": min(ts), "rounds": ts,
                             "clips_per_s": args.batch / med, "speedup_vs_eval_fused": base / med})
+    load.append(loadavg())
+    log("load average: %s" % load[1])
     log("\n| width | path | clips/s (median) | clips/s (best round) | vs eval fused |\n|---|---|---|---|---|")
     for r in results:
         log("| %g | %s | %.2f | %.2f | %.2fx |" % (r["width"], r["path"], r["clips_per_s"], args.batch / r["best_s"],
@@ -137,6 +171,7 @@ def main(argv=None):
         with open(args.out, "w") as f:
             json.dump({"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_average": load,
                        "args": vars(args), "results": results}, f, indent=1)
         log("wrote %s" % args.out)
 

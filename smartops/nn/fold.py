@@ -19,7 +19,13 @@ the running statistics):
 A folded SMART block is conv, conv, tail, concat_reduce, ReLU. With
 `fused=False` every folded module runs standard PyTorch operators only
 (square, reshape-sum, affine, ReLU, concat, conv): that is what
-`smartops-export` writes.
+`smartops-export` writes. Otherwise (smartops.nn.folded_conv) a conv unit's
+ReLU goes into its convolution (FusedConv3d), a residual block's addition
+and ReLU into its last convolution (FoldedBasicBlock), and on a CPU in
+float32 the convolutions run in oneDNN with those post-ops, prepacked
+weights and channels_last_3d activations; a SMART block's reduction is then
+two 1x1x1 convolutions (appearance, then relation adding the first), so
+the block is conv+ReLU, conv, tail, conv, conv+add+ReLU.
 """
 import copy
 
@@ -29,13 +35,15 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from smartops.nn.folded_conv import FusedConv3d, conv_add_relu, onednn_applies, onednn_conv
 from smartops.nn.fused_dispatch import check_fused_arg, use_fused
 from smartops.nn.relation_pool import RelationPool
 from smartops.nn.smart import SMART, RelationBlock, check_input
 from smartops.ops.concat_reduce import concat_reduce
 from smartops.ops.relation_tail import relation_tail, relation_tail_reference
 
-__all__ = ["fold_for_inference", "unfolded_batch_norms", "fold_conv_bn", "FoldedRelationTail", "FoldedSMART", "FoldedRelationBlock"]
+__all__ = ["fold_for_inference", "unfolded_batch_norms", "fold_conv_bn", "FoldedRelationTail", "FoldedSMART",
+           "FoldedRelationBlock", "FoldedBasicBlock"]
 
 
 def _bn_affine(bn, where):
@@ -106,7 +114,7 @@ class FoldedRelationBlock(nn.Module):
 
     def forward(self, x):
         check_input(self, x, self.in_channels, self.kernel_size, self.padding)
-        return self.tail(self.conv(x))
+        return self.tail(conv_add_relu(self.conv, x, fused=self.tail.fused))
 
 
 class FoldedSMART(nn.Module):
@@ -126,21 +134,66 @@ class FoldedSMART(nn.Module):
         self.reduce = copy.deepcopy(block.reduce) if block.bn is None else fold_conv_bn(block.reduce, block.bn,
                                                                                        where + ".bn")
 
-    def forward(self, x):
+    def forward(self, x, residual=None, relu=None):
+        """relu(block(x) + residual); relu defaults to the block's own setting."""
         check_input(self, x, self.in_channels, self.kernel_size, self.padding)
+        relu = self.relu if relu is None else relu
         c = self.appearance_crop
         x_app = x[:, :, c:x.shape[2] - c] if c else x
-        appearance = F.relu(self.appearance_conv(x_app), inplace=True)
-        relation = self.tail(self.relation_conv(x))
+        appearance = conv_add_relu(self.appearance_conv, x_app, relu=True, fused=self.fused)
+        relation = self.tail(conv_add_relu(self.relation_conv, x, fused=self.fused))
+        if self.fused is not False and onednn_applies(self.reduce, appearance, residual):
+            # The reduction as two 1x1x1 convolutions, one per input, the
+            # second adding the first's output (and the residual) in its pass.
+            ca, w = appearance.shape[1], self.reduce.weight
+            out = onednn_conv(appearance, w, self.reduce.bias, residual, part=(0, ca))
+            return onednn_conv(relation, w, None, out, relu, part=(ca, w.shape[1]))
         if use_fused(self.fused, "concat_reduce", x, type(self).__name__):
             out = concat_reduce(appearance, relation, self.reduce.weight, self.reduce.bias)
         else:
             out = self.reduce(torch.cat([appearance, relation], dim=1))
-        return F.relu(out, inplace=True) if self.relu else out
+        if residual is not None:
+            out = out + residual
+        return F.relu(out, inplace=True) if relu else out
+
+
+class FoldedBasicBlock(nn.Module):
+    """A residual BasicBlock after folding: relu(conv2(conv1(x)) + shortcut),
+    with the addition and the ReLU done by conv2's last convolution where it
+    is a FoldedSMART or a FusedConv3d (one oneDNN pass on a CPU)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.conv1, self.conv2, self.downsample = block.conv1, block.conv2, block.downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        h = self.conv1(x)
+        last = self.conv2
+        if isinstance(last, nn.Sequential) and len(last) == 1:
+            last = last[0]
+        if isinstance(last, (FoldedSMART, FusedConv3d)):
+            return last(h, residual=identity, relu=True)
+        return F.relu(self.conv2(h) + identity, inplace=True)
+
+
+def _conv_fusion(fused):
+    """The `fused` setting of folded plain convolutions: fold_for_inference's
+    argument, "auto" for None; False keeps nn.Conv3d and nn.ReLU."""
+    return "auto" if fused is None else fused
+
+
+def _fused_conv(conv, relu, fused):
+    """conv (folded) with the ReLU after it as a FusedConv3d, where it can be."""
+    if _conv_fusion(fused) is False or type(conv) is not nn.Conv3d:
+        return None
+    return FusedConv3d.from_conv(conv, relu, _conv_fusion(fused))
 
 
 def _fold_sequential(seq, fused, where):
-    """A Sequential with every conv -> BN (or conv -> RelationPool) pair folded."""
+    """A Sequential with every conv -> BN (or conv -> RelationPool) pair
+    folded; a ReLU after a folded Conv3d goes into it (FusedConv3d) unless
+    fused is False."""
     items = list(seq._modules.items())
     out, i = [], 0
     while i < len(items):
@@ -152,9 +205,13 @@ def _fold_sequential(seq, fused, where):
             if isinstance(nxt, RelationPool):
                 out.append(fold_conv_bn(m, nxt.bn1, bn_name + ".bn1"))
                 out.append(FoldedRelationTail.from_pool(nxt, fused, bn_name))
-            else:
-                out.append(fold_conv_bn(m, nxt, bn_name))
-            i += 2
+                i += 2
+                continue
+            conv = fold_conv_bn(m, nxt, bn_name)
+            relu_next = i + 2 < len(items) and type(items[i + 2][1]) is nn.ReLU
+            fused_conv = _fused_conv(conv, relu_next, fused)
+            out.append(conv if fused_conv is None else fused_conv)
+            i += 3 if fused_conv is not None and relu_next else 2
             continue
         out.append(_fold_module(m, fused, name))
         i += 1
@@ -172,6 +229,9 @@ def _fold_module(module, fused, where):
     for key, child in list(module._modules.items()):
         if child is not None:
             module._modules[key] = _fold_module(child, fused, "%s.%s" % (where, key) if where else key)
+    from smartops.models.resnet3d import BasicBlock  # here: smartops.models imports smartops.nn
+    if type(module) is BasicBlock and _conv_fusion(fused) is not False:
+        return FoldedBasicBlock(module)
     return module
 
 
@@ -182,7 +242,9 @@ def fold_for_inference(model, fused=None):
 
     fused: None keeps each SMART / RelationBlock's own `fused` setting for
     its folded form; True / False / "auto" sets it for all (False: standard
-    PyTorch operators only, for export). BatchNorms that do not directly
+    PyTorch operators only, for export). Plain convolutions and residual
+    blocks take the ReLU and the addition into the convolution unless
+    fused is False (None: "auto"). BatchNorms that do not directly
     follow a convolution (in an nn.Sequential, a SMART or a RelationBlock)
     are kept; `unfolded_batch_norms(folded)` names them.
     """
