@@ -90,6 +90,33 @@ def test_folded_structure_relu_and_residual_in_the_convolutions():
     assert folded.state_dict().keys() == standard.state_dict().keys()
 
 
+@onednn
+@pytest.mark.parametrize("residual", [False, True])
+def test_onednn_pass_keeps_nan_and_inf_where_pytorch_does(residual):
+    # oneDNN's ReLU post-op maps NaN to 0: a folded model would then hide a
+    # diverged model's NaN from smartops-eval's non-finite check
+    c = conv(4, 4, (1, 1, 1))
+    x = torch.randn(1, 4, 2, 3, 3)
+    x[0, 0, 0, 0, 0], x[0, 1, 1, 1, 1] = float("nan"), float("inf")
+    r = torch.randn(1, 4, 2, 3, 3) if residual else None
+    ref = conv_add_relu(c, x, r, True, fused=False)
+    with torch.no_grad():
+        out = conv_add_relu(c, x, r, True)
+    assert ref.isnan().any() and torch.equal(out.isnan(), ref.isnan()) and torch.equal(out.isinf(), ref.isinf())
+
+
+@onednn
+@requires_kernel("relation_tail", "concat_reduce")
+def test_folded_model_keeps_nan_where_unfolded_does():
+    model = eval_model("artnet_resnet18_d", torch.float32, fused=True)
+    x = clip(torch.float32)
+    x[0, 0, 0, 0, 0] = float("nan")
+    with torch.no_grad():
+        ref = model(x)
+        out = fold_for_inference(model)(x)
+    assert ref[0].isnan().all() and torch.equal(out.isnan(), ref.isnan())
+
+
 @requires_kernel("relation_tail", "concat_reduce")
 @pytest.mark.parametrize("arch", ["artnet_resnet18_d", "c3d_resnet18", "relation_resnet18_s"])
 def test_folded_float32_through_onednn_matches_unfolded(arch):

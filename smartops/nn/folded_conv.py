@@ -2,11 +2,12 @@
 the same pass: relu(conv(x) + residual).
 
 On a CPU with oneDNN (PyTorch's mkldnn backend), float32 and no autograd,
-this runs oneDNN's convolution with post-ops (`torch.ops.mkldnn.
-_convolution_pointwise`, the op torch.compile's CPU backend emits for
-conv + ReLU and conv + add + ReLU), on channels_last_3d activations: the
-ReLU and the addition happen while the output tile is in cache, and the
-activations stay in the layout oneDNN convolves without reordering them.
+this runs oneDNN's convolution with the residual addition as a post-op
+(`torch.ops.mkldnn._convolution_pointwise`, the op torch.compile's CPU
+backend emits for conv + add), on prepacked weights and channels_last_3d
+activations, which stay in the layout oneDNN convolves without reordering
+them. The ReLU is torch's, in place, after it: oneDNN's ReLU post-op maps
+NaN to 0, and a folded model must carry NaN where the unfolded one does.
 Everywhere else (CUDA, float64, half precision under autocast, gradients,
 torch.compile, which fuses and packs convolutions itself) it is the
 standard composition conv, +, relu, with the same result up to float
@@ -91,11 +92,14 @@ def onednn_conv(x, weight, bias, residual=None, relu=False, padding=(0, 0, 0), s
     w = _weight_for_onednn(weight, padding, stride, dilation, groups, x, part)
     args = (w, bias, list(padding), list(stride), list(dilation), groups)
     if residual is None:
-        return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if relu else "none", [], "")
-    residual = residual.contiguous(memory_format=torch.channels_last_3d)
-    # Out of place: the residual (often the block's input) is left as it was.
-    return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, *args, "add", None,
-                                                          "relu" if relu else None, [], "")
+        out = torch.ops.mkldnn._convolution_pointwise(x, *args, "none", [], "")
+    else:
+        residual = residual.contiguous(memory_format=torch.channels_last_3d)
+        # Out of place: the residual (often the block's input) is left as it was.
+        out = torch.ops.mkldnn._convolution_pointwise.binary(x, residual, *args, "add", None, None, [], "")
+    # Not oneDNN's ReLU post-op: it maps NaN to 0 (every eltwise post-op does), which would hide a
+    # diverged model's NaN from smartops-eval's check; torch's ReLU keeps NaN, as the unfolded model.
+    return out.relu_() if relu else out
 
 
 def conv_add_relu(conv, x, residual=None, relu=False, fused=True):
