@@ -167,14 +167,20 @@ MAIN_REDUCED = ["--arch", "artnet_resnet18_d", "--width", "0.25", "--batch-size"
                 "--crop-size", "32", "--workers", "0", "--no-tensorboard", "--epochs", "1"]
 
 
-def test_precise_bn_makes_the_first_validation_finite(work):
-    proc = ok(cli("train", *MAIN_REDUCED, "--schedule", "cosine", "--output", "precise", cwd=work,
+# The same with the main command's own clips (16 frames, 64x64 crops), where its last stages keep
+# 2x2x2 positions per clip; at 8x32x32 they keep one, and BatchNorm over 8 values is another network.
+MAIN_NATIVE_CLIPS = MAIN_REDUCED[:MAIN_REDUCED.index("--synthetic-frames")] + ["--workers", "0", "--no-tensorboard",
+                                                                            "--epochs", "1"]
+
+
+def test_precise_bn_makes_the_first_validation_finite_and_close_to_training(work):
+    proc = ok(cli("train", *MAIN_NATIVE_CLIPS, "--schedule", "cosine", "--output", "precise", cwd=work,
                   env=_env(SMARTOPS_CACHE=str(work / "cache"))))
     record = json.loads((work / "precise" / "metrics.jsonl").read_text().splitlines()[0])
-    # Finite (without precise BN it is NaN: next test). Not yet "within a small factor of the training
-    # loss": runs of this same command gave 1.35, 15.6 and 31608 against a training loss of about 1.5
-    # (precise BN does not yet make eval-mode BN match batch-of-8 normalisation; issue 15 stays open).
-    assert np.isfinite(record["val_loss"]), record
+    # Seeds 0-7 of this command gave validation losses of 0.86-1.01x the training loss, except seed 5:
+    # 3475 (one validation clip's activations grow through the relation units' squares; exactly
+    # eval-consistent statistics still gave 1637 there, see README "Precise BN"). The default seed 0: 0.96x.
+    assert np.isfinite(record["val_loss"]) and record["val_loss"] < 2 * record["train_loss"], record
     assert record["precise_bn_batches"] == 3 and "(precise BN: 3 batches" in proc.stdout
 
 
