@@ -19,3 +19,35 @@ def test_process_group_needs_the_fused_op_and_an_initialised_group():
         pool(torch.randn(2, 4, 2, 2, 2))
     pool.eval()  # evaluation uses running statistics: nothing to synchronise
     assert pool(torch.randn(2, 4, 2, 2, 2)).shape == (2, 2, 2, 2, 2)
+
+
+def _autocast_matches_unsynchronized(rank, world):
+    """A SMART block synchronized over a group of one, under CPU bfloat16
+    autocast, takes the step of the unsynchronized fused block (x is cast to
+    float32 once, as relation_pool's autocast rule casts it, so the
+    statistics, apply and backward phases agree on its dtype)."""
+    import copy
+
+    from smartops.nn import SMART
+    from smartops.nn.sync_batch_norm import convert_sync_batchnorm
+
+    torch.manual_seed(0)
+    single = SMART(8, 8, fused=True).train()
+    synced = convert_sync_batchnorm(copy.deepcopy(single), dist.group.WORLD)
+    x = torch.randn(2, 8, 4, 6, 6)
+    results = []
+    for model in (single, synced):
+        xr = x.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = model(xr)
+        y.float().square().sum().backward()
+        results.append((y.float(), xr.grad, model.relation_pool.bn2.running_var.clone()))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-2 * float(b.abs().max()))
+
+
+@pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()), reason="needs gloo")
+def test_synchronized_op_under_cpu_autocast():
+    from sync_workers import spawn
+
+    spawn(_autocast_matches_unsynchronized, 1)

@@ -88,6 +88,18 @@ class _SyncRelationPool(torch.autograd.Function):
         return (dx,) + tuple(g / world for g in param_grads) + (None,) * 8
 
 
+def _autocast_input(x):
+    """x as relation_pool's autocast rule casts it (csrc/ops/autocast.cpp):
+    float32 on CPU, the autocast dtype on CUDA; float64 is left alone. Done
+    here once, so that the statistics, the apply pass and the backward
+    phases all see the same x (a differentiable cast: x's gradient comes
+    back in its own dtype)."""
+    device = x.device.type
+    if device not in ("cpu", "cuda") or not torch.is_autocast_enabled(device) or x.dtype == torch.float64:
+        return x
+    return x.to(torch.get_autocast_dtype(device) if device == "cuda" else torch.float32)
+
+
 def sync_relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, bias2, running_mean2, running_var2,
                        momentum, eps, relu, group):
     """Training-mode `relation_pool` with batch statistics over every
@@ -100,6 +112,7 @@ def sync_relation_pool(x, weight1, bias1, running_mean1, running_var1, weight2, 
         raise RuntimeError("relation_pool: process_group given but torch.distributed is not initialised; call "
                            "torch.distributed.init_process_group first (or pass process_group=None)")
     _extension.require_kernel("relation_pool_moments", x.device)  # the phases: CPU and CUDA kernels
+    x = _autocast_input(x)
     stats, count = _global_statistics(x, weight1, bias1, weight2, bias2, eps, group)
     out = _SyncRelationPool.apply(x, weight1, bias1, weight2, bias2, *stats, count, eps, relu, group)
     update_running_stats(running_mean1, running_var1, stats[0], stats[1], count, momentum)
