@@ -127,6 +127,25 @@ def test_empty_batch_in_eval_like_unfused():
         fused.train()(x)  # nn.BatchNorm3d raises in training too
 
 
+def test_smart_empty_batch_backward_in_eval_like_unfused():
+    # batch_norm_relu's backward on 0 clips: torch 2.13's native_batch_norm_backward divides by zero
+    # (SIGFPE, the process dies); nn.BatchNorm3d's own backward gives zero gradients
+    from smartops.nn import SMART
+
+    torch.manual_seed(0)
+    fused = SMART(6, 6, fused=True).double().eval()
+    unfused = SMART(6, 6, fused=False).double().eval()
+    unfused.load_state_dict(fused.state_dict())
+    grads = []
+    for model in (fused, unfused):
+        x = torch.randn(0, 6, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+        model.zero_grad()
+        model(x).sum().backward()
+        grads.append([x.grad] + [p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
 def test_batch_norm_relu_rejects_integers_like_torch():
     x = torch.randint(0, 5, (2, 3, 4), dtype=torch.int32)
     stats = (torch.ones(3), torch.zeros(3), torch.zeros(3), torch.ones(3))

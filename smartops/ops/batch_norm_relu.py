@@ -51,6 +51,8 @@ class _BatchNormReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, weight, bias, mean, invstd = ctx.saved_tensors
+        if x.numel() == 0:  # an empty batch (evaluation only): torch 2.13's CPU kernel would divide by zero
+            return torch.zeros_like(x), torch.zeros_like(weight), torch.zeros_like(bias), None, None, None, None, None
         grad_q = torch.ops.aten.threshold_backward(grad_out.to(x.dtype), _affine(x, weight, bias, mean, invstd), 0)
         # native_batch_norm_backward takes the statistics as (save_mean,
         # save_invstd) in training and as (running_mean, running_var) else.
