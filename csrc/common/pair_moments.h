@@ -177,6 +177,19 @@ SMARTOPS_HD PairStats pair_stats_from_moments(const PairMoments& raw, double g1a
                   + 2.0 * ala * alb * ee_ab + 2.0 * ala * beb * c21 + 2.0 * bea * alb * c12
                   + 2.0 * bea * beb * c11;
   s.var_p = s2 < 0.0 ? 0.0 : 0.25 * s2;
+  if (c.n == 2.0) {
+    // Two positions: d_a = +-da and d_b = +-db at the two positions, with
+    // da db of the sign of c11. e_a, e_b, ma3, c21, c12 and ee_ab are then 0
+    // and p - mean_p = (be_a d_a + be_b d_b) / 2 exactly. The sum above
+    // forms those zeros from rounded 4th-order sums (ee_a = ma4 - ma2^2 has
+    // a rounding of u (A^2 ma2)^2 ~ u g1^4, however small var_p is) and its
+    // remaining terms as squares, whose cancellation loses var_p's digits
+    // quadratically. The signed difference keeps var_p to the relative
+    // rounding of ma2, mb2 times |be_a da| / |be_a da + be_b db|, as eager's
+    // p_1 - p_2 (docs/relation-op-numerics.md, 6.).
+    const double d = bea * sqrt(s.var_a) + (c11 < 0.0 ? -beb : beb) * sqrt(s.var_b);
+    s.var_p = 0.25 * d * d;
+  }
   return s;
 }
 

@@ -8,9 +8,12 @@
 //   xh_a = Ra xc_a                     (BN1's normalised value, Ra = 1/sqrt(var_a + eps))
 //   u_a  = Aa xc_a + b1a               (BN1's output, Aa = g1a Ra)
 //   s    = u_a^2 + u_b^2,  p = s / 2
-//   ph   = H (s - M2)                  (BN2's normalised value, H = Rp / 2, M2 = 2 mean_p)
-//   q    = P (s - M2) + b2             (BN2's output, P = g2 Rp / 2)
+//   ph   = clamp(H (s - M2), Hmax)     (BN2's normalised value, H = Rp / 2, M2 = 2 mean_p)
+//   q    = clamp(P (s - M2), Qmax) + b2 (BN2's output, P = g2 Rp / 2)
 //   y    = relu(q) or q
+// with clamp(v, m) = v limited to [-m, m]. In general Hmax = Qmax = inf (no
+// clamp); with two positions per channel (two_positions below) the clamp
+// gives BN2's exact output, sign(s - M2) times its magnitude.
 // Every value is centred on its mean before it is scaled. The folded forms
 // (u = Aa x + (b1 - ma Aa), q = P s + Q) cancel catastrophically when a
 // channel's spread is small against its mean (a constant channel at 1e4:
@@ -34,16 +37,18 @@ struct PairParams {
   double g1a, b1a, g1b, b1b, g2, b2;
 };
 
-enum ApplyCoef { kMa, kAa, kB1a, kMb, kAb, kB1b, kM2, kP, kB2, kNumApplyCoef };
+enum ApplyCoef { kMa, kAa, kB1a, kMb, kAb, kB1b, kM2, kP, kB2, kQmax, kNumApplyCoef };
 
 // Backward coefficients: the apply ones, then the normalising factors, then
 // the dx pass: dx_a = Ua u_a t + Va xc_a + Wa with t = dq - E (s - M2) - F.
 enum BackwardCoef {
-  kBMa, kBAa, kBB1a, kBMb, kBAb, kBB1b, kBM2, kBP, kBB2,
-  kH, kRa, kRb,
+  kBMa, kBAa, kBB1a, kBMb, kBAb, kBB1b, kBM2, kBP, kBB2, kBQmax,
+  kH, kHmax, kRa, kRb,
   kE, kF, kUa, kVa, kWa, kUb, kVb, kWb,
   kNumBackwardCoef
 };
+// The backward's table starts with the apply table (its passes recompute q).
+static_assert(static_cast<int>(kBQmax) == static_cast<int>(kQmax), "the backward table starts with the apply table");
 
 // Sums over positions that the backward needs, per pair: sum(dq),
 // sum(dq ph) and, per channel, sums of xh and xh^2 against dq and ph.
@@ -92,10 +97,59 @@ SMARTOPS_HD double pooled_inv_std(const PairStatsIn& s, double rp, bool batch_st
   return batch_stats && s.var_p <= resolved * resolved ? 0.0 : rp;
 }
 
+// Two positions per channel with batch statistics (count == 2; with the
+// synchronized op, all processes' count): the closed forms below are used,
+// for BN2's output in the forward and the backward's recomputation
+// (pooled_scale) and for the backward's gradients
+// (two_position_grads_and_dx_coeffs). Callers that do not know the count
+// pass 0 and get the general forms.
+SMARTOPS_HD bool two_positions(bool batch_stats, double count) { return batch_stats && count == 2.0; }
+
+// BN2 over two positions (docs/relation-op-numerics.md, 6.). The pooled
+// values are p_1, p_2 with mean_p = (p_1 + p_2) / 2, so p - mean_p = +-d with
+// d^2 = var_p and BN2's normalised value is exactly
+//   ph = sign(s - M2) h,   h = sqrt(var_p) Rp = sqrt(var_p / (var_p + eps)),
+// self-normalising as eager BN2 over two values is (its p - mean(p) and
+// var(p) come from the same rounded values and their rounding cancels). The
+// general ph = H (s - M2) instead keeps the rounding of s = u_a^2 + u_b^2
+// (u_A |s|) against |s - M2| = 2 d, which may be far smaller than |s|.
+// h comes in double from the statistics (var_p: pair_stats_from_moments'
+// two-position form); only the sign is taken from the elementwise value.
+// The kernels evaluate clamp(G (s - M2), h) with a gain G so large that
+// every nonzero s - M2 of precision A saturates the clamp: s - M2, when it is not
+// 0, is at least u_A M2 / 2 in magnitude (s and M2 are A values, s >= 0 and
+// M2 > 0; within a factor 2 of each other their difference is exact), so
+// G = 16 h / (u_A M2) gives |G (s - M2)| >= 8 h. The result is +-h rounded
+// once to A, 0 where s = M2 (as eager gives for equal values) and NaN where
+// s - M2 is NaN. A pooled channel that the statistics do not resolve
+// (pooled_inv_std: rp = 0; this includes M2 = 0) has h = G = 0. The sign
+// of s - M2 can be wrong only where the rounding of s (and of u_a, u_b, xc
+// before it) exceeds |s - M2| = 2 sqrt(var_p): then h is at most that
+// rounding times Rp, and eager's p carry the same rounding, so its BN2
+// output is as uncertain.
+//
+// pooled_scale: BN2's normalised value as the kernels evaluate it,
+// ph = clamp(scale (s - M2), max): in general scale = H = Rp / 2 and
+// max = inf (no clamp), with two positions scale = G and max = h.
+struct PooledScale {
+  double scale, max;
+};
+
+template <typename A>
+SMARTOPS_HD PooledScale pooled_scale(const PairStatsIn& s, double eps, bool batch_stats, double count) {
+  const double rp = pooled_inv_std<A>(s, 1.0 / sqrt(s.var_p + eps), batch_stats);
+  if (!two_positions(batch_stats, count)) return PooledScale{0.5 * rp, INFINITY};
+  const double h = sqrt(s.var_p) * rp;
+  // h > 0 implies a resolved channel, so M2 > 0; h = 0 or NaN passes as it is.
+  const double gain = h > 0.0 ? 16.0 * h / (Roundoff<A>::value * 2.0 * s.mean_p) : h;
+  return PooledScale{gain, h};
+}
+
 template <typename A>
 SMARTOPS_HD void relation_apply_coeffs(const PairStatsIn& s, const PairParams& w, double eps, bool batch_stats,
-                                       double* c) {
+                                       double count, double* c) {
   const PairInvStd r = pair_inv_std(s, eps);
+  const PooledScale ph = pooled_scale<A>(s, eps, batch_stats, count);
   c[kMa] = s.mean_a;
   c[kAa] = w.g1a * r.ra;
   c[kB1a] = w.b1a;
@@ -103,17 +157,22 @@ SMARTOPS_HD void relation_apply_coeffs(const PairStatsIn& s, const PairParams& w
   c[kAb] = w.g1b * r.rb;
   c[kB1b] = w.b1b;
   c[kM2] = 2.0 * s.mean_p;
-  c[kP] = 0.5 * w.g2 * pooled_inv_std<A>(s, r.rp, batch_stats);
+  c[kP] = w.g2 * ph.scale;  // q - b2 = clamp(g2 scale (s - M2), |g2| max) = g2 ph
   c[kB2] = w.b2;
+  c[kQmax] = isinf(ph.max) ? ph.max : fabs(w.g2) * ph.max;
 }
 
 // Coefficients of the backward's reduction pass (the first kE entries).
+// `count` and `batch_stats` must be the forward's, so that q (and the ReLU
+// mask) is the forward's.
 template <typename A>
 SMARTOPS_HD void relation_reduce_coeffs(const PairStatsIn& s, const PairParams& w, double eps, bool batch_stats,
-                                        double* c) {
-  relation_apply_coeffs<A>(s, w, eps, batch_stats, c);  // kBMa..kBB2 share positions with kMa..kB2
+                                        double count, double* c) {
+  relation_apply_coeffs<A>(s, w, eps, batch_stats, count, c);  // kBMa..kBQmax share positions with kMa..kQmax
   const PairInvStd r = pair_inv_std(s, eps);
-  c[kH] = 0.5 * pooled_inv_std<A>(s, r.rp, batch_stats);
+  const PooledScale ph = pooled_scale<A>(s, eps, batch_stats, count);
+  c[kH] = ph.scale;
+  c[kHmax] = ph.max;
   c[kRa] = r.ra;
   c[kRb] = r.rb;
 }
@@ -185,7 +244,7 @@ SMARTOPS_HD PairGrads two_position_grads_and_dx_coeffs(const PairGradSums& g, co
 // so they depend on x; otherwise they are constants (evaluation).
 SMARTOPS_HD PairGrads relation_grads_and_dx_coeffs(const PairGradSums& g, const PairStatsIn& s, const PairParams& w,
                                                    double eps, double count, bool batch_stats, double* c) {
-  if (batch_stats && count == 2.0) return two_position_grads_and_dx_coeffs(g, s, w, eps, c);
+  if (two_positions(batch_stats, count)) return two_position_grads_and_dx_coeffs(g, s, w, eps, c);
   const PairInvStd r = pair_inv_std(s, eps);
   const double K = w.g2 * r.rp;
   const double m1 = batch_stats ? g.dq / count : 0.0;

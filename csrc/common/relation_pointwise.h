@@ -25,9 +25,18 @@ struct PairPoint {
   }
 };
 
+// v limited to [-m, m] (m >= 0 or NaN); m = inf leaves v as it is. NaN in
+// v passes through (both comparisons are false).
+template <class W>
+SMARTOPS_HD W clamp_magnitude(const W& v, const W& m) {
+  return v > m ? m : (v < -m ? -m : v);
+}
+
+// q = clamp(P (s - M2), Qmax) + b2: P (s - M2) + b2 in general (Qmax = inf),
+// g2 sign(s - M2) h + b2 with two positions per channel (common/relation_coeffs.h).
 template <class W>
 SMARTOPS_HD W relation_pre_relu(const W* k, const PairPoint<W>& p) {
-  return k[kP] * p.sm + k[kB2];
+  return clamp_magnitude(k[kP] * p.sm, k[kQmax]) + k[kB2];
 }
 
 // Forward output of one element.
@@ -43,7 +52,7 @@ template <class W>
 struct BackwardPoint : PairPoint<W> {
   W ph, dq;
   SMARTOPS_HD BackwardPoint(const W* k, W a, W b, W g, bool relu) : PairPoint<W>(k, a, b) {
-    ph = k[kH] * this->sm;
+    ph = clamp_magnitude(k[kH] * this->sm, k[kHmax]);
     dq = relu ? pass_where_positive(relation_pre_relu(k, *this), g) : g;
   }
 };

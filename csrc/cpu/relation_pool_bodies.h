@@ -118,7 +118,7 @@ struct MomentBody {
   }
 };
 
-// Forward: y = relu(P (s - M2) + b2) (common/relation_pointwise.h).
+// Forward: y = relu(clamp(P (s - M2), Qmax) + b2) (common/relation_pointwise.h).
 template <typename T>
 struct ApplyBody {
   static constexpr bool kReadsGrad = false, kWritesY = true, kWritesDx = false;

@@ -167,9 +167,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     st = use_batch_stats ? stats_from_moments(batch_moments(items, p), params, eps)
                          : read_stats(*mean1, *var1, *mean2, *var2);
     std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
+    const double count = static_cast<double>(shape.count());
     for (int64_t k = 0; k < shape.C; ++k) {
       double c[kNumApplyCoef];
-      relation_apply_coeffs<scalar_t>(st[k], params[k], eps, use_batch_stats, c);
+      relation_apply_coeffs<scalar_t>(st[k], params[k], eps, use_batch_stats, count, c);
       for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * shape.C + k] = static_cast<scalar_t>(c[j]);
     }
     run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
@@ -208,9 +209,12 @@ BackwardInputs backward_inputs(const char* op, bool allow_empty, const Tensor& g
 
 // Runs f(items, p, coeffs) for in's dtype, with the reduction coefficients
 // set and, for frozen statistics, the dx ones too (they do not depend on the
-// sums then). dx may be undefined (no dx pass).
+// sums then). dx may be undefined (no dx pass). `count`: the positions per
+// channel that the forward's coefficients were formed with (0 where the
+// forward was the synchronized op's apply pass, which has frozen statistics),
+// so that q and ph are the forward's (relation_reduce_coeffs).
 template <class F>
-void with_backward_passes(const BackwardInputs& in, const Tensor& dx, double eps, const F& f) {
+void with_backward_passes(const BackwardInputs& in, const Tensor& dx, double eps, double count, const F& f) {
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "relation_pool_backward_cpu", [&] {
     const PairItems<scalar_t> items(geometry(in.shape, in.format));
     PairPointers<scalar_t> p;
@@ -221,7 +225,7 @@ void with_backward_passes(const BackwardInputs& in, const Tensor& dx, double eps
     std::vector<scalar_t> coeffs(kNumBackwardCoef * C);
     for (int64_t k = 0; k < C; ++k) {
       double c[kNumBackwardCoef];
-      relation_reduce_coeffs<scalar_t>(in.st[k], in.params[k], eps, in.batch_stats, c);
+      relation_reduce_coeffs<scalar_t>(in.st[k], in.params[k], eps, in.batch_stats, count, c);
       relation_grads_and_dx_coeffs(PairGradSums{}, in.st[k], in.params[k], eps, 1.0, false, c);
       for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<scalar_t>(c[j]);
     }
@@ -275,7 +279,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_backward_cpu(
   Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
   const double count = static_cast<double>(in.shape.count());
   std::vector<PairGrads> grads(in.shape.C);
-  with_backward_passes(in, dx, eps, [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, dx, eps, count, [&](const auto& items, const auto& p, auto& coeffs) {
     using T = typename std::decay_t<decltype(coeffs)>::value_type;
     if (batch_stats) {
       grads = grad_input_pass(items, p, coeffs, in, grad_sums_pass(items, p, coeffs, relu), count, eps, relu);
@@ -315,7 +319,7 @@ Tensor relation_pool_grad_sums_cpu(const Tensor& grad_out, const Tensor& x, cons
   const BackwardInputs in = backward_inputs("relation_pool_grad_sums", true, grad_out, x, weight1, bias1, weight2,
                                             bias2, mean1, var1, mean2, var2, eps, true);
   std::vector<PairGradSums> sums;
-  with_backward_passes(in, Tensor(), eps, [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, Tensor(), eps, 0.0, [&](const auto& items, const auto& p, auto& coeffs) {
     sums = grad_sums_pass(items, p, coeffs, relu);
   });
   return records_to_tensor(sums, x.device());
@@ -332,7 +336,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_grad_input_cpu(
   const auto sums = records_from_tensor<PairGradSums>(op, "grad_sums", grad_sums, in.shape.C);
   Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
   std::vector<PairGrads> grads;
-  with_backward_passes(in, dx, eps, [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, dx, eps, 0.0, [&](const auto& items, const auto& p, auto& coeffs) {
     grads = grad_input_pass(items, p, coeffs, in, sums, static_cast<double>(count), eps, relu);
   });
   const auto g = grad_tensors(grads, weight1.options());

@@ -176,9 +176,9 @@ __global__ void __launch_bounds__(kThreads) stats_partial_kernel(const T* __rest
 
 template <typename P, typename A>
 __device__ void write_apply_coeffs(int64_t k, int64_t C, const PairStatsIn& s, const PairParams& w, double eps,
-                                   bool batch_stats, A* coeffs) {
+                                   bool batch_stats, double count, A* coeffs) {
   double c[kNumApplyCoef];
-  relation_apply_coeffs<A>(s, w, eps, batch_stats, c);
+  relation_apply_coeffs<A>(s, w, eps, batch_stats, count, c);
   for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
 
@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(kFinalizeThreads) stats_finalize_kernel(
   const PairParams w = params_of(w1, b1, w2, b2, k);
   const PairStatsIn s = pair_stats_in_from_moments(m, w, eps);
   store_pair_row(mean1, var1, mean2, var2, k, s.mean_a, s.var_a, s.mean_b, s.var_b, s.mean_p, s.var_p);
-  write_apply_coeffs<P, A>(k, C, s, w, eps, true, coeffs);
+  write_apply_coeffs<P, A>(k, C, s, w, eps, true, m.n, coeffs);
 }
 
 // relation_pool_merge_stats: pair k's records of every process merged in
@@ -226,7 +226,8 @@ __global__ void apply_coeffs_kernel(const P* w1, const P* b1, const P* w2, const
                                     const P* m2, const P* v2, int64_t C, double eps, A* coeffs) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= C) return;
-  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, false, coeffs);
+  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, false, 0.0,
+                           coeffs);
 }
 
 // --------------------------------------------------------------------- apply
@@ -312,7 +313,7 @@ __global__ void backward_coeffs_kernel(const P* w1, const P* b1, const P* w2, co
   const PairStatsIn s = stats_of(m1, v1, m2, v2, k);
   const PairParams w = params_of(w1, b1, w2, b2, k);
   double c[kNumBackwardCoef];
-  relation_reduce_coeffs<A>(s, w, eps, batch_stats, c);
+  relation_reduce_coeffs<A>(s, w, eps, batch_stats, count, c);
   relation_grads_and_dx_coeffs(PairGradSums{}, s, w, eps, count, false, c);
   for (int j = 0; j < kNumBackwardCoef; ++j) coeffs[j * C + k] = static_cast<A>(c[j]);
 }
@@ -447,12 +448,14 @@ void relation_merge_stats(const PairMoments* records, int64_t processes, const P
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// The reduction coefficients of the backward with batch statistics.
+// The reduction coefficients of the backward with batch statistics, for the
+// synchronized op: its apply pass had frozen (merged) statistics, so q and ph
+// take their general form (count 0, relation_reduce_coeffs).
 template <typename P, typename A>
 void batch_backward_coeffs(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1, const P* var1,
                            const P* mean2, const P* var2, int64_t C, double eps, A* coeffs, cudaStream_t stream) {
   SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, backward_coeffs_kernel<P, A>)(
-      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, 1.0, true, coeffs);
+      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, 0.0, true, coeffs);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
