@@ -19,11 +19,12 @@ the running statistics):
 A folded SMART block is conv, conv, tail, concat_reduce, ReLU. With
 `fused=False` every folded module runs standard PyTorch operators only
 (square, reshape-sum, affine, ReLU, concat, conv): that is what
-`smartops-export` writes. Otherwise (smartops.nn.folded_conv) a conv unit's
-ReLU goes into its convolution (FusedConv3d), a residual block's addition
-and ReLU into its last convolution (FoldedBasicBlock), and on a CPU in
-float32 the convolutions run in oneDNN with those post-ops, prepacked
-weights and channels_last_3d activations; a SMART block's reduction is then
+`smartops-export` writes. Otherwise (smartops.nn.folded_conv) a conv unit
+carries its ReLU (FusedConv3d), a residual block's last convolution its
+addition and ReLU (FoldedBasicBlock), and on a CPU in float32 the
+convolutions run in oneDNN with the addition as a post-op (the ReLU right
+after, in place, as torch's: oneDNN's maps NaN to 0), prepacked weights and
+channels_last_3d activations; a SMART block's reduction is then
 two 1x1x1 convolutions (appearance, then relation adding the first), so
 the block is conv+ReLU, conv, tail, conv, conv+add+ReLU.
 """
@@ -160,7 +161,7 @@ class FoldedSMART(nn.Module):
 class FoldedBasicBlock(nn.Module):
     """A residual BasicBlock after folding: relu(conv2(conv1(x)) + shortcut),
     with the addition and the ReLU done by conv2's last convolution where it
-    is a FoldedSMART or a FusedConv3d (one oneDNN pass on a CPU)."""
+    is a FoldedSMART or a FusedConv3d (one oneDNN convolution on a CPU)."""
 
     def __init__(self, block):
         super().__init__()

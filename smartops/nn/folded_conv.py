@@ -1,5 +1,5 @@
-"""Convolutions of a folded model with their ReLU and residual addition in
-the same pass: relu(conv(x) + residual).
+"""Convolutions of a folded model with their residual addition in the same
+pass and their ReLU right after: relu(conv(x) + residual).
 
 On a CPU with oneDNN (PyTorch's mkldnn backend), float32 and no autograd,
 this runs oneDNN's convolution with the residual addition as a post-op
@@ -45,7 +45,8 @@ def onednn_fusion(enabled):
 
 
 def onednn_applies(conv, x, residual=None):
-    """Whether relu(conv(x) + residual) runs as one oneDNN convolution."""
+    """Whether relu(conv(x) + residual) runs as one oneDNN convolution (with
+    the addition) and an in-place ReLU."""
     if not (_ONEDNN and _enabled and torch.backends.mkldnn.enabled):
         return False
     if torch.compiler.is_compiling():
@@ -84,7 +85,8 @@ def _weight_for_onednn(weight, padding, stride, dilation, groups, x, part):
 
 def onednn_conv(x, weight, bias, residual=None, relu=False, padding=(0, 0, 0), stride=(1, 1, 1),
                 dilation=(1, 1, 1), groups=1, part=None):
-    """relu(conv3d(x, w, bias) + residual) as one oneDNN convolution, w =
+    """relu(conv3d(x, w, bias) + residual) as one oneDNN convolution and an
+    in-place ReLU, w =
     weight or its input channels part[0]:part[1]; channels_last_3d out. For
     float32 CPU tensors without autograd (the caller checks, as
     `onednn_applies` does)."""
@@ -104,7 +106,7 @@ def onednn_conv(x, weight, bias, residual=None, relu=False, padding=(0, 0, 0), s
 
 def conv_add_relu(conv, x, residual=None, relu=False, fused=True):
     """relu(conv(x) + residual) (no addition when residual is None, no ReLU
-    when relu is False); one oneDNN pass where `onednn_applies` and fused is
+    when relu is False); one oneDNN convolution where `onednn_applies` and fused is
     not False, else conv, add and relu in PyTorch."""
     if fused is not False and onednn_applies(conv, x, residual):
         return onednn_conv(x, conv.weight, conv.bias, residual, relu, conv.padding, conv.stride, conv.dilation,
@@ -117,7 +119,7 @@ def conv_add_relu(conv, x, residual=None, relu=False, fused=True):
 
 class FusedConv3d(nn.Conv3d):
     """A folded Conv3d (BatchNorm already in its weight and bias) followed
-    by an optional ReLU, run as one pass by `conv_add_relu`. forward(x,
+    by an optional ReLU, run by `conv_add_relu`. forward(x,
     residual=None) computes relu(conv(x) + residual). Same parameters and
     state-dict keys as the nn.Conv3d it replaces."""
 
