@@ -6,6 +6,11 @@ rank 0's running average only):
 
 Each process writes OUT.rank<R>.json: per step, the mean loss over its
 clips and their number.
+
+With SMARTOPS_TEST_FLOAT64=1 the model trains in float64 (parameters and
+inputs), where float32 rounding cannot tip the run's discrete choices
+(ReLU masks, max-pool winners) one way in one run and the other way in
+another.
 """
 import json
 import os
@@ -14,7 +19,7 @@ import sys
 import torch.nn.functional as F
 
 from smartops import train
-from smartops.engine import loop
+from smartops.engine import loop, train_setup
 
 
 class _RecordingFunctional:
@@ -34,10 +39,21 @@ class _RecordingFunctional:
         return loss
 
 
+def _build_float64_model(config, fused="auto"):
+    model = _build_model(config, fused).double()
+    model.register_forward_pre_hook(lambda module, args: tuple(a.double() for a in args))
+    return model
+
+
+_build_model = train_setup.build_model
+
+
 def main():
     out, argv = sys.argv[1], sys.argv[2:]
     steps = []
     loop.F = _RecordingFunctional(steps)
+    if os.environ.get("SMARTOPS_TEST_FLOAT64") == "1":
+        train_setup.build_model = _build_float64_model
     code = train.main(argv)
     with open("%s.rank%s.json" % (out, os.environ.get("RANK", "0")), "w") as f:
         json.dump(steps, f)
