@@ -165,6 +165,21 @@ def test_two_positions_within_10x_of_eager(seed, layout):
     assert not bad, "fused vs eager float32 error (normwise, against float64): %s" % bad
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_two_positions_near_float32_underflow_give_eager_values_not_nan(layout):
+    """BN1 weights of 1e-25 with eps 1e-70: the pooled values underflow in
+    float32, so eager's BN2 output is exactly b2. The closed form's gain
+    16 h / (u M2) was then inf in float32, and inf * (s - M2) = inf * 0 gave
+    NaN everywhere."""
+    x = _randn((1, 4, 1, 1, 2), 0).float()
+    x = channels_last(x) if layout == "channels_last" else x
+    weight1 = torch.full((4,), 1e-25)
+    bias1 = torch.tensor([1.0, -2.0, 3.0, 0.5]) * 1e-25
+    outs = [op(x, weight1, bias1, None, None, None, None, None, None, True, eps=1e-70, relu=False)
+            for op in (relation_pool, relation_pool_reference)]
+    assert torch.equal(outs[0], outs[1]), outs  # zeros, as eager's
+
+
 def print_two_position_sweep(layout):
     """Per quantity over TWO_POSITION_SEEDS: draws above the bound, the worst
     fused error and ratio to eager, the worst eager error."""

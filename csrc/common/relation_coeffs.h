@@ -78,11 +78,20 @@ struct Roundoff;
 template <>
 struct Roundoff<float> {
   static constexpr double value = 0x1p-24;
+  static constexpr double max = 0x1.fffffep+127;  // FLT_MAX
 };
 template <>
 struct Roundoff<double> {
   static constexpr double value = 0x1p-53;
+  static constexpr double max = 0x1.fffffffffffffp+1023;  // DBL_MAX
 };
+
+// v limited to A's finite range (NaN passes): a coefficient that rounds to
+// inf in A would make inf * 0 = NaN where eager gives a number.
+template <typename A>
+SMARTOPS_HD double finite_in(double v) {
+  return v > Roundoff<A>::max ? Roundoff<A>::max : (v < -Roundoff<A>::max ? -Roundoff<A>::max : v);
+}
 
 // 1/sqrt(var_p + eps) as the elementwise passes use it. With batch
 // statistics it is 0 for a pooled channel whose spread in this batch is below
@@ -141,7 +150,10 @@ SMARTOPS_HD PooledScale pooled_scale(const PairStatsIn& s, double eps, bool batc
   if (!two_positions(batch_stats, count)) return PooledScale{0.5 * rp, INFINITY};
   const double h = sqrt(s.var_p) * rp;
   // h > 0 implies a resolved channel, so M2 > 0; h = 0 or NaN passes as it is.
-  const double gain = h > 0.0 ? 16.0 * h / (Roundoff<A>::value * 2.0 * s.mean_p) : h;
+  // G is finite in A even where M2 is near A's underflow (tiny BN1 weights
+  // with a tiny eps): s and M2 may then both round to 0, and G (s - M2) must
+  // be 0 there as eager's BN2 output is, not inf * 0.
+  const double gain = h > 0.0 ? finite_in<A>(16.0 * h / (Roundoff<A>::value * 2.0 * s.mean_p)) : h;
   return PooledScale{gain, h};
 }
 
@@ -157,7 +169,7 @@ SMARTOPS_HD void relation_apply_coeffs(const PairStatsIn& s, const PairParams& w
   c[kAb] = w.g1b * r.rb;
   c[kB1b] = w.b1b;
   c[kM2] = 2.0 * s.mean_p;
-  c[kP] = w.g2 * ph.scale;  // q - b2 = clamp(g2 scale (s - M2), |g2| max) = g2 ph
+  c[kP] = finite_in<A>(w.g2 * ph.scale);  // q - b2 = clamp(g2 scale (s - M2), |g2| max) = g2 ph
   c[kB2] = w.b2;
   c[kQmax] = isinf(ph.max) ? ph.max : fabs(w.g2) * ph.max;
 }
