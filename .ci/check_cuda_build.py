@@ -13,8 +13,8 @@ import smartops
 import smartops._C  # noqa: F401  (registers the ops)
 
 CUDA_OPS = ("relation_pool", "relation_pool_backward", "relation_pool_moments", "relation_pool_merge_stats",
-            "relation_pool_grad_sums", "relation_pool_grad_input", "relation_tail", "concat_reduce",
-            "concat_reduce_backward")
+            "relation_pool_apply", "relation_pool_grad_sums", "relation_pool_grad_input", "relation_tail",
+            "concat_reduce", "concat_reduce_backward")
 AUTOCAST_OPS = ("relation_pool", "relation_tail", "concat_reduce")
 
 

@@ -29,11 +29,18 @@ TORCH_LIBRARY(smartops, m) {
   m.def(
       "relation_pool_merge_stats(Tensor moments, Tensor weight1, Tensor bias1, Tensor weight2, Tensor bias2, "
       "float eps) -> (Tensor mean1, Tensor var1, Tensor mean2, Tensor var2)");
-  // The apply pass is relation_pool given the merged statistics.
-  // Backward pass 1: per-pair gradient sums (pairs, width) in float64.
+  // Apply pass: relation_pool's training output given the merged batch
+  // statistics of `count` positions per channel (all processes'), which
+  // select the same forms as the single-process op's own statistics do.
+  m.def(
+      "relation_pool_apply(Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, Tensor bias2, Tensor mean1, "
+      "Tensor var1, Tensor mean2, Tensor var2, int count, float eps, bool relu) -> Tensor");
+  // Backward pass 1: per-pair gradient sums (pairs, width) in float64, with
+  // q and ph recomputed as the apply pass formed them (same `count`).
   m.def(
       "relation_pool_grad_sums(Tensor grad_out, Tensor x, Tensor weight1, Tensor bias1, Tensor weight2, "
-      "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, float eps, bool relu) -> Tensor");
+      "Tensor bias2, Tensor mean1, Tensor var1, Tensor mean2, Tensor var2, int count, float eps, bool relu) "
+      "-> Tensor");
   // Backward pass 2: dx and the parameter gradients from the sums over all
   // processes' `count` positions per channel.
   m.def(

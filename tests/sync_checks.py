@@ -24,6 +24,10 @@ def _artnet():
 # 1e-4 of the largest value); the op and the block stay near 1e-6.
 CASES = {
     "relation op": (lambda: RelationPool(6, fused=True), (6, 3, 4, 4), 2e-5),
+    # One position per clip: with 1 + 1 clips, two positions per channel over
+    # all processes, where the op takes its closed forms (the phases must
+    # learn the global count to take them too).
+    "relation op, 1 position per clip": (lambda: RelationPool(6, fused=True), (6, 1, 1, 1), 2e-5),
     "SMART block": (lambda: SMART(3, 6, fused=True), (3, 3, 5, 5), 2e-5),
     "ARTNet (d) x0.125": (_artnet, (3, 4, 32, 32), 1e-3),
 }
@@ -124,7 +128,37 @@ def matches_one_process(rank, world, batch_sets):
                 assert max(n for _, n in forward + backward) <= 8 * widest, where + str(forward + backward)
                 sizes.add(tuple(forward + backward))
             assert len(sizes) == 1, "%s, %s: payloads depend on the batch: %s" % (case, dtype, sizes)
+    if rank < 2:
+        _two_positions_take_the_op_forms(rank, groups[2])
     _saves_what_one_process_saves(rank)
+
+
+def _two_positions_take_the_op_forms(rank, group):
+    """One clip of one position on each of 2 processes: two positions per
+    channel over all processes, where the single-process op takes its closed
+    forms for BN2 (docs/relation-op-numerics.md, 6.). The synchronized op
+    passes the global count to its phases, so it takes them too: in float32,
+    its output and BN2's gradients are the op's on both clips bit for bit.
+    (With the general forms they were not: bn2.weight's gradient was 5e-7
+    off, relative to its largest value, on 3 of these 8 draws.)"""
+    for seed in range(8):
+        torch.manual_seed(seed)
+        single = RelationPool(6, fused=True).train()
+        with torch.no_grad():
+            for p in single.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        synced = convert_sync_batchnorm(copy.deepcopy(single), group)
+        x_all = 3 + 2 * torch.randn(2, 6, 1, 1, 1)
+        weights = torch.randn(2, 3, 1, 1, 1)
+        y_all = single(x_all)
+        (y_all * weights).sum().backward()
+        y = synced(x_all[rank:rank + 1])
+        (y * weights[rank:rank + 1]).sum().backward()
+        assert torch.equal(y, y_all[rank:rank + 1]), (seed, y, y_all)
+        for name in ("weight", "bias"):
+            grad = getattr(synced.bn2, name).grad.clone()
+            dist.all_reduce(grad, group=group)
+            assert torch.equal(grad, getattr(single.bn2, name).grad), (seed, name, grad, getattr(single.bn2, name).grad)
 
 
 def _saved_bytes_synced_and_single(build, x):

@@ -1,6 +1,6 @@
 """The CUDA kernels of the synchronized relation op's phases
-(relation_pool_moments, relation_pool_merge_stats, relation_pool_grad_sums,
-relation_pool_grad_input) on a `backend` (the CPU emulation of
+(relation_pool_moments, relation_pool_merge_stats, relation_pool_apply,
+relation_pool_grad_sums, relation_pool_grad_input) on a `backend` (the CPU emulation of
 tests/cuda_emulation, and a real GPU where there is one): each phase against
 its CPU kernel, and a synchronized step over uneven processes (one without
 clips) against the single-process op and the float64 reference. The
@@ -59,8 +59,8 @@ def sync_step(xs, gs, w, relu=True):
     moments = torch.stack([ops.relation_pool_moments(x) for x in xs])
     stats = ops.relation_pool_merge_stats(moments, *w, EPS)
     count = int(moments[:, :, 0].sum().item()) // moments.shape[1]
-    y = torch.cat([ops.relation_pool(x, *w, *stats, EPS, relu)[0] for x in xs if x.shape[0] > 0])
-    sums = sum(ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, relu) for x, g in zip(xs, gs))
+    y = torch.cat([ops.relation_pool_apply(x, *w, *stats, count, EPS, relu) for x in xs])
+    sums = sum(ops.relation_pool_grad_sums(g, x, *w, *stats, count, EPS, relu) for x, g in zip(xs, gs))
     outs = [ops.relation_pool_grad_input(g, x, *w, *stats, sums, count, EPS, relu) for x, g in zip(xs, gs)]
     return stats, y, torch.cat([o[0] for o in outs]), [o[1:] for o in outs]
 
@@ -139,16 +139,21 @@ def test_each_phase_against_its_cpu_kernel(backend, dtype, layout):
         assert_close(a, b, 1e-14 if dtype == torch.float64 else 1e-7, name + " merged")
 
     stats = on(backend.device, cpu_stats)  # both kernels from here on see the same statistics
+    count = x.shape[0] * x[0, 0].numel()
     for p, q in zip(xs, gs):
-        sums = ops.relation_pool_grad_sums(q, p, *w, *stats, EPS, True)
+        y = ops.relation_pool_apply(p, *w, *stats, count, EPS, True)
+        sums = ops.relation_pool_grad_sums(q, p, *w, *stats, count, EPS, True)
         with backend.cpu_kernels():
-            cpu_sums = ops.relation_pool_grad_sums(q.cpu(), p.cpu(), *w_cpu, *cpu_stats, EPS, True)
+            cpu_y = ops.relation_pool_apply(p.cpu(), *w_cpu, *cpu_stats, count, EPS, True)
+            cpu_sums = ops.relation_pool_grad_sums(q.cpu(), p.cpu(), *w_cpu, *cpu_stats, count, EPS, True)
+        assert y.shape == cpu_y.shape and y.is_contiguous(memory_format=torch.channels_last_3d) == \
+            (layout == "channels_last" and p.shape[0] > 0)
         assert sums.shape == (3, GRAD_SUM_WIDTH) and sums.dtype == torch.float64
         if p.shape[0] == 0:
             assert not sums.any()
         else:
+            assert_close(y, cpu_y, PARITY[dtype], "apply")
             assert_close(sums, cpu_sums, PARITY[dtype], "grad_sums")
-        count = x.shape[0] * x[0, 0].numel()
         total = 3 * cpu_sums  # stands for other processes' sums
         got = ops.relation_pool_grad_input(q, p, *w, *stats, total.to(backend.device), count, EPS, True)
         with backend.cpu_kernels():
@@ -159,6 +164,27 @@ def test_each_phase_against_its_cpu_kernel(backend, dtype, layout):
             assert_close(got[0], expected[0], PARITY[dtype], "dx")
         for name, a, b in zip(PARAMS, got[1:], expected[1:]):
             assert_close(a, b, PARITY[dtype], name)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("seed", [105, 107, 108])
+def test_phases_take_the_two_position_forms_of_the_op(backend, seed, layout):
+    """Two positions per channel over all processes (1 + 0 + 1 clips of one
+    position): given the global count, the backend's phases take the closed
+    forms its single-process op takes, and agree with it bit for bit."""
+    x = torch.randn(2, 8, 1, 1, 1, generator=torch.Generator().manual_seed(seed)).to(backend.device)
+    g = torch.randn(2, 4, 1, 1, 1, generator=torch.Generator().manual_seed(seed + 1)).to(backend.device)
+    if layout == "channels_last":
+        x, g = channels_last(x), channels_last(g)
+    w = weights(8, torch.float32, backend.device)
+    stats, y, dx, grads = sync_step(split(x, (1, 0, 1)), split(g, (1, 0, 1)), w, relu=False)
+    single = single_process(x, g, w, relu=False)
+    for name, a, b in zip(STATS + ("y", "dx") + PARAMS, list(stats) + [y, dx] + list(grads[0]),
+                          list(single[0]) + [single[1], single[2]] + list(single[3])):
+        if name in ("y", "weight2", "bias2", "running_mean2", "running_var2"):
+            assert torch.equal(a, b), name  # BN2's closed forms, from the same statistics
+        else:  # BN1's statistics merged from two records: rounding apart
+            assert_close(a, b, PARITY[torch.float32], name)
 
 
 @pytest.mark.parametrize("sm_count", [1, 64])
@@ -200,13 +226,14 @@ def test_opcheck_phases(backend):
     y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
     g = torch.randn_like(y)
     m = ops.relation_pool_moments(x)
-    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, 24, EPS, True)
     utils = ("test_schema", "test_autograd_registration", "test_faketensor")
     if backend.name == "cuda":
         utils += ("test_aot_dispatch_dynamic",)
     torch.library.opcheck(ops.relation_pool_moments.default, (x,), test_utils=utils)
     torch.library.opcheck(ops.relation_pool_merge_stats.default, (torch.stack([m, m]), *w, EPS), test_utils=utils)
-    torch.library.opcheck(ops.relation_pool_grad_sums.default, (g, x, *w, *stats, EPS, True), test_utils=utils)
+    torch.library.opcheck(ops.relation_pool_apply.default, (x, *w, *stats, 24, EPS, True), test_utils=utils)
+    torch.library.opcheck(ops.relation_pool_grad_sums.default, (g, x, *w, *stats, 24, EPS, True), test_utils=utils)
     torch.library.opcheck(ops.relation_pool_grad_input.default, (g, x, *w, *stats, sums, 24, EPS, False),
                           test_utils=utils)
 
@@ -220,8 +247,12 @@ def test_bad_records_and_counts_are_named(backend):
     with pytest.raises(RuntimeError, match="moments must be a float64 tensor of shape"):
         ops.relation_pool_merge_stats(torch.zeros(1, 2, 3, dtype=torch.float64, device=backend.device), *w, EPS)
     y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
-    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 16, EPS, True)
     with pytest.raises(RuntimeError, match="count must be the number of positions"):
         ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums, 3, EPS, True)
+    with pytest.raises(RuntimeError, match="relation_pool_grad_sums: count must be the number of positions"):
+        ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 15, EPS, True)
+    with pytest.raises(RuntimeError, match="relation_pool_apply: count must be the number of positions"):
+        ops.relation_pool_apply(x, *w, *stats, 1, EPS, True)
     with pytest.raises(RuntimeError, match="grad_sums must be a float64 tensor of shape"):
         ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums.float(), 16, EPS, True)

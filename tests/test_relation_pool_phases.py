@@ -34,17 +34,43 @@ def test_phases_without_communication_are_the_op(layout):
     assert count == 3 * 2 * 3 * 4
     for a, b in zip(got_stats, stats):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
-    y_apply = ops.relation_pool(x, *w, *got_stats, EPS, True)[0]
+    y_apply = ops.relation_pool_apply(x, *w, *got_stats, count, EPS, True)
     torch.testing.assert_close(y_apply, y, rtol=1e-13, atol=1e-13)
 
     g = torch.randn_like(y)
     expected = ops.relation_pool_backward(g, x, *w, *stats, EPS, True, True)
-    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, count, EPS, True)
     assert sums.shape == (3, GRAD_SUM_WIDTH) and sums.dtype == torch.float64
     got = ops.relation_pool_grad_input(g, x, *w, *stats, sums, count, EPS, True)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     assert got[0].is_contiguous(memory_format=torch.channels_last_3d) == (layout == "channels_last")
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("seed", [105, 107, 108])
+def test_phases_take_the_two_position_forms_of_the_op(seed, layout):
+    """Two positions per channel over the whole batch: given the count, the
+    apply and backward phases select the closed forms the single-process op
+    uses, and agree with it bit for bit in float32. (With the merged
+    statistics applied as frozen ones, out was 1e-5 and dw2 9e-4 off
+    float64 on these draws, where the op is at 6e-7 at most.)"""
+    x = torch.randn(1, 8, 1, 1, 2, generator=torch.Generator().manual_seed(seed))
+    if layout == "channels_last":
+        x = channels_last(x)
+    w = params(x)
+    y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, False)
+    got_stats, count = phase_forward([x], w)
+    assert count == 2
+    for a, b in zip(got_stats, stats):
+        assert torch.equal(a, b)
+    assert torch.equal(ops.relation_pool_apply(x, *w, *got_stats, count, EPS, False), y)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed + 1))
+    expected = ops.relation_pool_backward(g, x, *w, *stats, EPS, False, True)
+    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, count, EPS, False)
+    got = ops.relation_pool_grad_input(g, x, *w, *stats, sums, count, EPS, False)
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -66,11 +92,11 @@ def test_split_backward_sums_add_up():
     w = params(x)
     y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
     g = torch.randn_like(y)
-    whole = ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, True)
-    split = ops.relation_pool_grad_sums(g[:1], x[:1], *w, *stats, EPS, True) + \
-        ops.relation_pool_grad_sums(g[1:], x[1:], *w, *stats, EPS, True)
-    torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
     count = x.numel() // x.shape[1]
+    whole = ops.relation_pool_grad_sums(g, x, *w, *stats, count, EPS, True)
+    split = ops.relation_pool_grad_sums(g[:1], x[:1], *w, *stats, count, EPS, True) + \
+        ops.relation_pool_grad_sums(g[1:], x[1:], *w, *stats, count, EPS, True)
+    torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
     dx = torch.cat([ops.relation_pool_grad_input(g[i:i + 2], x[i:i + 2], *w, *stats, whole, count, EPS, True)[0]
                     for i in (0, 2)])
     torch.testing.assert_close(dx, ops.relation_pool_backward(g, x, *w, *stats, EPS, True, True)[0],
@@ -85,8 +111,10 @@ def test_empty_batch_phases():
     with pytest.raises(RuntimeError, match="more than 1 value per channel over all processes"):
         ops.relation_pool_merge_stats(m[None], *w, EPS)
     stats = [torch.ones(4), torch.ones(4), torch.ones(2), torch.ones(2)]
+    y = ops.relation_pool_apply(x, *w, *stats, 16, EPS, True)
+    assert y.shape == (0, 2, 2, 2, 2)
     g = torch.randn(0, 2, 2, 2, 2)
-    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, 16, EPS, True)
     assert sums.shape == (2, GRAD_SUM_WIDTH) and not sums.any()
     dx, *_ = ops.relation_pool_grad_input(g, x, *w, *stats, torch.randn_like(sums), 16, EPS, True)
     assert dx.shape == x.shape
@@ -98,9 +126,15 @@ def test_bad_records_and_counts_are_named():
     with pytest.raises(RuntimeError, match="moments must be a float64 tensor of shape"):
         ops.relation_pool_merge_stats(torch.zeros(1, 2, 3, dtype=torch.float64), *w, EPS)
     y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
-    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 16, EPS, True)
     with pytest.raises(RuntimeError, match="count must be the number of positions"):
         ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums, 3, EPS, True)
+    with pytest.raises(RuntimeError, match="relation_pool_grad_sums: count must be the number of positions"):
+        ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 15, EPS, True)
+    with pytest.raises(RuntimeError, match="relation_pool_apply: count must be the number of positions"):
+        ops.relation_pool_apply(x, *w, *stats, 1, EPS, True)
+    with pytest.raises(RuntimeError, match="relation_pool_apply: eps must be positive"):
+        ops.relation_pool_apply(x, *w, *stats, 16, 0.0, True)
 
 
 def test_opcheck_phases():
@@ -109,8 +143,10 @@ def test_opcheck_phases():
     y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
     g = torch.randn_like(y)
     m = ops.relation_pool_moments(x)
-    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, EPS, True)
+    sums = ops.relation_pool_grad_sums(g, x, *w, *stats, 24, EPS, True)
     torch.library.opcheck(ops.relation_pool_moments.default, (x,))
     torch.library.opcheck(ops.relation_pool_merge_stats.default, (torch.stack([m, m]), *w, EPS))
-    torch.library.opcheck(ops.relation_pool_grad_sums.default, (g, x, *w, *stats, EPS, True))
+    torch.library.opcheck(ops.relation_pool_apply.default, (x, *w, *stats, 24, EPS, True))
+    torch.library.opcheck(ops.relation_pool_apply.default, (channels_last(x), *w, *stats, 48, EPS, False))
+    torch.library.opcheck(ops.relation_pool_grad_sums.default, (g, x, *w, *stats, 24, EPS, True))
     torch.library.opcheck(ops.relation_pool_grad_input.default, (g, x, *w, *stats, sums, 24, EPS, False))

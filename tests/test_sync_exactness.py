@@ -15,10 +15,11 @@ pytestmark = [requires_kernel("relation_pool_moments"),
               pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                  reason="torch.distributed with gloo is needed")]
 
-# Clips per process, on 2 and on 3 processes: 2 and 3 each, uneven, and a
-# process with none. One spawned group of 3; the 2-process splits run on a
-# subgroup of ranks 0 and 1.
-BATCH_SETS = [(2, 2), (2, 3), (3, 0), (3, 3, 3), (3, 0, 2)]
+# Clips per process, on 2 and on 3 processes: 2 and 3 each, uneven, a
+# process with none, and 1 + 1 clips (two positions per channel over all
+# processes for the 1-position case). One spawned group of 3; the 2-process
+# splits run on a subgroup of ranks 0 and 1.
+BATCH_SETS = [(2, 2), (2, 3), (3, 0), (1, 1), (3, 3, 3), (3, 0, 2), (1, 0, 1)]
 
 
 def test_matches_one_process():

@@ -146,6 +146,37 @@ Stats4 stats_tensors(const std::vector<PairStatsIn>& st, const at::TensorOptions
   });
 }
 
+// The output pass y = relation(x) with statistics `st` (nullptr: the
+// batch's own, computed here and stored into *batch_st); `count`: the
+// positions per channel the statistics cover, with `batch_stats` selecting
+// their forms (relation_apply_coeffs).
+Tensor apply_pass(const Tensor& x, const RelationShape& shape, const std::vector<PairParams>& params,
+                  const std::vector<PairStatsIn>* st, std::vector<PairStatsIn>* batch_st, bool batch_stats,
+                  double count, double eps, bool relu) {
+  const at::MemoryFormat format = relation_pool_memory_format(x);
+  const Tensor xc = x.contiguous(format);
+  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(format));
+  if (shape.count() == 0) return y;  // a process without clips (relation_pool_apply)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_cpu", [&] {
+    const PairItems<scalar_t> items(geometry(shape, format));
+    PairPointers<scalar_t> p;
+    p.x = xc.const_data_ptr<scalar_t>();
+    p.y = y.data_ptr<scalar_t>();
+    if (st == nullptr) {
+      *batch_st = stats_from_moments(batch_moments(items, p), params, eps);
+      st = batch_st;
+    }
+    std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
+    for (int64_t k = 0; k < shape.C; ++k) {
+      double c[kNumApplyCoef];
+      relation_apply_coeffs<scalar_t>((*st)[k], params[k], eps, batch_stats, count, c);
+      for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * shape.C + k] = static_cast<scalar_t>(c[j]);
+    }
+    run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
+  });
+  return y;
+}
+
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
     const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2, const Tensor& bias2,
     const std::optional<Tensor>& mean1, const std::optional<Tensor>& var1, const std::optional<Tensor>& mean2,
@@ -154,30 +185,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cpu(
   const RelationShape shape =
       check_relation_pool_forward(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
   check_cpu_dtype("relation_pool", x);
-  const at::MemoryFormat format = relation_pool_memory_format(x);
-  const Tensor xc = x.contiguous(format);
-  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(format));
   const auto params = read_params(weight1, bias1, weight2, bias2);
-  std::vector<PairStatsIn> st;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "relation_pool_cpu", [&] {
-    const PairItems<scalar_t> items(geometry(shape, format));
-    PairPointers<scalar_t> p;
-    p.x = xc.const_data_ptr<scalar_t>();
-    p.y = y.data_ptr<scalar_t>();
-    st = use_batch_stats ? stats_from_moments(batch_moments(items, p), params, eps)
-                         : read_stats(*mean1, *var1, *mean2, *var2);
-    std::vector<scalar_t> coeffs(kNumApplyCoef * shape.C);
-    const double count = static_cast<double>(shape.count());
-    for (int64_t k = 0; k < shape.C; ++k) {
-      double c[kNumApplyCoef];
-      relation_apply_coeffs<scalar_t>(st[k], params[k], eps, use_batch_stats, count, c);
-      for (int j = 0; j < kNumApplyCoef; ++j) coeffs[j * shape.C + k] = static_cast<scalar_t>(c[j]);
-    }
-    run_elementwise<ApplyBody<scalar_t>>(items, p, coeffs, relu);
-  });
-  Stats4 out = use_batch_stats ? stats_tensors(st, weight1.options())
-                               : Stats4{mean1->clone(), var1->clone(), mean2->clone(), var2->clone()};
-  return {y, std::get<0>(out), std::get<1>(out), std::get<2>(out), std::get<3>(out)};
+  const double count = static_cast<double>(shape.count());
+  if (use_batch_stats) {
+    std::vector<PairStatsIn> st;
+    Tensor y = apply_pass(x, shape, params, nullptr, &st, true, count, eps, relu);
+    const Stats4 out = stats_tensors(st, weight1.options());
+    return {y, std::get<0>(out), std::get<1>(out), std::get<2>(out), std::get<3>(out)};
+  }
+  const auto st = read_stats(*mean1, *var1, *mean2, *var2);
+  Tensor y = apply_pass(x, shape, params, &st, nullptr, false, count, eps, relu);
+  return {y, mean1->clone(), var1->clone(), mean2->clone(), var2->clone()};
 }
 
 // The backward's inputs as its passes read them.
@@ -210,9 +228,9 @@ BackwardInputs backward_inputs(const char* op, bool allow_empty, const Tensor& g
 // Runs f(items, p, coeffs) for in's dtype, with the reduction coefficients
 // set and, for frozen statistics, the dx ones too (they do not depend on the
 // sums then). dx may be undefined (no dx pass). `count`: the positions per
-// channel that the forward's coefficients were formed with (0 where the
-// forward was the synchronized op's apply pass, which has frozen statistics),
-// so that q and ph are the forward's (relation_reduce_coeffs).
+// channel that the forward's coefficients were formed with (all processes'
+// for the synchronized op's phases), so that q and ph are the forward's
+// (relation_reduce_coeffs).
 template <class F>
 void with_backward_passes(const BackwardInputs& in, const Tensor& dx, double eps, double count, const F& f) {
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "relation_pool_backward_cpu", [&] {
@@ -313,13 +331,27 @@ Tensor relation_pool_moments_cpu(const Tensor& x) {
   return records_to_tensor(moments, x.device());
 }
 
+Tensor relation_pool_apply_cpu(const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
+                               const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
+                               const Tensor& var2, int64_t count, double eps, bool relu) {
+  const RelationShape shape =
+      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
+  check_global_count("relation_pool_apply", count, shape);
+  check_cpu_dtype("relation_pool_apply", x);
+  const auto st = read_stats(mean1, var1, mean2, var2);
+  return apply_pass(x, shape, read_params(weight1, bias1, weight2, bias2), &st, nullptr, true,
+                    static_cast<double>(count), eps, relu);
+}
+
 Tensor relation_pool_grad_sums_cpu(const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                    const Tensor& weight2, const Tensor& bias2, const Tensor& mean1, const Tensor& var1,
-                                   const Tensor& mean2, const Tensor& var2, double eps, bool relu) {
-  const BackwardInputs in = backward_inputs("relation_pool_grad_sums", true, grad_out, x, weight1, bias1, weight2,
-                                            bias2, mean1, var1, mean2, var2, eps, true);
+                                   const Tensor& mean2, const Tensor& var2, int64_t count, double eps, bool relu) {
+  const char* op = "relation_pool_grad_sums";
+  const BackwardInputs in = backward_inputs(op, true, grad_out, x, weight1, bias1, weight2, bias2, mean1, var1,
+                                            mean2, var2, eps, true);
+  check_global_count(op, count, in.shape);
   std::vector<PairGradSums> sums;
-  with_backward_passes(in, Tensor(), eps, 0.0, [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, Tensor(), eps, static_cast<double>(count), [&](const auto& items, const auto& p, auto& coeffs) {
     sums = grad_sums_pass(items, p, coeffs, relu);
   });
   return records_to_tensor(sums, x.device());
@@ -336,7 +368,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_grad_input_cpu(
   const auto sums = records_from_tensor<PairGradSums>(op, "grad_sums", grad_sums, in.shape.C);
   Tensor dx = at::empty(x.sizes(), x.options().memory_format(in.format));
   std::vector<PairGrads> grads;
-  with_backward_passes(in, dx, eps, 0.0, [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, dx, eps, static_cast<double>(count), [&](const auto& items, const auto& p, auto& coeffs) {
     grads = grad_input_pass(items, p, coeffs, in, sums, static_cast<double>(count), eps, relu);
   });
   const auto g = grad_tensors(grads, weight1.options());
@@ -370,6 +402,7 @@ TORCH_LIBRARY_IMPL(smartops, CPU, m) {
   m.impl("relation_pool", &relation_pool_cpu);
   m.impl("relation_pool_backward", &relation_pool_backward_cpu);
   m.impl("relation_pool_moments", &relation_pool_moments_cpu);
+  m.impl("relation_pool_apply", &relation_pool_apply_cpu);
   m.impl("relation_pool_grad_sums", &relation_pool_grad_sums_cpu);
   m.impl("relation_pool_grad_input", &relation_pool_grad_input_cpu);
 }

@@ -17,6 +17,7 @@ TORCH_LIBRARY_IMPL(smartops, CUDA, m) {
   m.impl("relation_pool_backward", &smartops::cuda::relation_pool_backward_cuda);
   m.impl("relation_pool_moments", &smartops::cuda::relation_pool_moments_cuda);
   m.impl("relation_pool_merge_stats", &smartops::cuda::relation_pool_merge_stats_cuda);
+  m.impl("relation_pool_apply", &smartops::cuda::relation_pool_apply_cuda);
   m.impl("relation_pool_grad_sums", &smartops::cuda::relation_pool_grad_sums_cuda);
   m.impl("relation_pool_grad_input", &smartops::cuda::relation_pool_grad_input_cuda);
   m.impl("relation_tail", &smartops::cuda::relation_tail_cuda);

@@ -54,7 +54,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> relation_pool_cuda(
                                   in.stream);
     } else {
       relation_apply_coeffs_from_stats<P>(w1, h1, w2, h2, m1.const_data_ptr<P>(), v1.const_data_ptr<P>(),
-                                          m2.const_data_ptr<P>(), v2.const_data_ptr<P>(), shape.C, eps,
+                                          m2.const_data_ptr<P>(), v2.const_data_ptr<P>(), shape.C, eps, false, 0.0,
                                           coeffs.data_ptr(), in.stream);
     }
     relation_apply<scalar_t>(in.x.const_data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), coeffs.const_data_ptr(), g, relu,

@@ -223,11 +223,12 @@ __global__ void merge_stats_kernel(const PairMoments* __restrict__ records, int6
 
 template <typename P, typename A>
 __global__ void apply_coeffs_kernel(const P* w1, const P* b1, const P* w2, const P* b2, const P* m1, const P* v1,
-                                    const P* m2, const P* v2, int64_t C, double eps, A* coeffs) {
+                                    const P* m2, const P* v2, int64_t C, double eps, bool batch_stats, double count,
+                                    A* coeffs) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= C) return;
-  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, false, 0.0,
-                           coeffs);
+  write_apply_coeffs<P, A>(k, C, stats_of(m1, v1, m2, v2, k), params_of(w1, b1, w2, b2, k), eps, batch_stats,
+                           count, coeffs);
 }
 
 // --------------------------------------------------------------------- apply
@@ -381,10 +382,10 @@ void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* 
 template <typename P>
 void relation_apply_coeffs_from_stats(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1,
                                       const P* var1, const P* mean2, const P* var2, int64_t C, double eps,
-                                      void* coeffs, cudaStream_t stream) {
+                                      bool batch_stats, double count, void* coeffs, cudaStream_t stream) {
   using A = typename AccType<P>::type;  // P is float or double, as the accumulation type
   SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, apply_coeffs_kernel<P, A>)(
-      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, static_cast<A*>(coeffs));
+      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, batch_stats, count, static_cast<A*>(coeffs));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -448,26 +449,27 @@ void relation_merge_stats(const PairMoments* records, int64_t processes, const P
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// The reduction coefficients of the backward with batch statistics, for the
-// synchronized op: its apply pass had frozen (merged) statistics, so q and ph
-// take their general form (count 0, relation_reduce_coeffs).
+// The reduction coefficients of the backward with the merged batch
+// statistics of `count` positions per channel, for the synchronized op: q
+// and ph as its apply pass (relation_pool_apply) formed them.
 template <typename P, typename A>
 void batch_backward_coeffs(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1, const P* var1,
-                           const P* mean2, const P* var2, int64_t C, double eps, A* coeffs, cudaStream_t stream) {
+                           const P* mean2, const P* var2, int64_t C, double eps, double count, A* coeffs,
+                           cudaStream_t stream) {
   SMARTOPS_LAUNCH(pair_blocks(C), kFinalizeThreads, 0, stream, backward_coeffs_kernel<P, A>)(
-      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, 0.0, true, coeffs);
+      w1, b1, w2, b2, mean1, var1, mean2, var2, C, eps, count, true, coeffs);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 template <typename T, typename P>
 void relation_grad_sums(const T* grad, const T* x, const P* w1, const P* b1, const P* w2, const P* b2,
-                        const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
-                        double eps, bool relu, PairGradSums* parts, PairGradSums* sums, void* coeffs, int device,
-                        cudaStream_t stream) {
+                        const P* mean1, const P* var1, const P* mean2, const P* var2, double count,
+                        const RelationGeometry& g, double eps, bool relu, PairGradSums* parts, PairGradSums* sums,
+                        void* coeffs, int device, cudaStream_t stream) {
   using A = typename AccType<T>::type;
   A* c = static_cast<A*>(coeffs);
   const Launch L = launch_for(g, device);
-  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, c, stream);
+  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, c, stream);
   SMARTOPS_LAUNCH(grid_of(L), kThreads, 0, stream, backward_kernel<T, false, true>)(grad, x, nullptr, c, g, L, relu,
                                                                                    parts);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -483,7 +485,7 @@ void relation_grad_input(const T* grad, const T* x, T* dx, const P* w1, const P*
                          P* gb2, void* coeffs, int device, cudaStream_t stream) {
   using A = typename AccType<T>::type;
   A* c = static_cast<A*>(coeffs);
-  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, c, stream);
+  batch_backward_coeffs<P, A>(w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, c, stream);
   SMARTOPS_LAUNCH(pair_blocks(g.C), kFinalizeThreads, 0, stream, grads_from_sums_kernel<P, A>)(
       sums, w1, b1, w2, b2, mean1, var1, mean2, var2, g.C, eps, count, gw1, gb1, gw2, gb2, c);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -504,8 +506,8 @@ void relation_grad_input(const T* grad, const T* x, T* dx, const P* w1, const P*
   template void relation_moments<T>(const T*, const RelationGeometry&, PairMoments*, PairMoments*, int,          \
                                     cudaStream_t);                                                              \
   template void relation_grad_sums<T, P>(const T*, const T*, const P*, const P*, const P*, const P*, const P*,   \
-                                         const P*, const P*, const P*, const RelationGeometry&, double, bool,    \
-                                         PairGradSums*, PairGradSums*, void*, int, cudaStream_t);               \
+                                         const P*, const P*, const P*, double, const RelationGeometry&, double,  \
+                                         bool, PairGradSums*, PairGradSums*, void*, int, cudaStream_t);         \
   template void relation_grad_input<T, P>(const T*, const T*, T*, const P*, const P*, const P*, const P*,        \
                                           const P*, const P*, const P*, const P*, const PairGradSums*, double,   \
                                           const RelationGeometry&, double, bool, P*, P*, P*, P*, void*, int,     \
@@ -525,10 +527,10 @@ template void relation_merge_stats<double>(const PairMoments*, int64_t, const do
                                            cudaStream_t);
 template void relation_apply_coeffs_from_stats<float>(const float*, const float*, const float*, const float*,
                                                       const float*, const float*, const float*, const float*, int64_t,
-                                                      double, void*, cudaStream_t);
+                                                      double, bool, double, void*, cudaStream_t);
 template void relation_apply_coeffs_from_stats<double>(const double*, const double*, const double*, const double*,
                                                        const double*, const double*, const double*, const double*,
-                                                       int64_t, double, void*, cudaStream_t);
+                                                       int64_t, double, bool, double, void*, cudaStream_t);
 
 }  // namespace cuda
 }  // namespace smartops

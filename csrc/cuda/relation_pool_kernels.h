@@ -29,11 +29,13 @@ void relation_stats(const T* x, const P* w1, const P* b1, const P* w2, const P* 
                     double eps, P* mean1, P* var1, P* mean2, P* var2, PairMoments* moments, void* coeffs,
                     int device, cudaStream_t stream);
 
-// Evaluation forward: the apply coefficients from given statistics.
+// The apply coefficients from given statistics: frozen ones (evaluation;
+// batch_stats false, count unused), or the synchronized op's merged batch
+// statistics of `count` positions per channel (batch_stats true).
 template <typename P>
 void relation_apply_coeffs_from_stats(const P* w1, const P* b1, const P* w2, const P* b2, const P* mean1,
                                       const P* var1, const P* mean2, const P* var2, int64_t C, double eps,
-                                      void* coeffs, cudaStream_t stream);
+                                      bool batch_stats, double count, void* coeffs, cudaStream_t stream);
 
 // The output pass: y = relu(P (u_a^2 + u_b^2) + Q).
 template <typename T>
@@ -63,14 +65,14 @@ void relation_merge_stats(const PairMoments* records, int64_t processes, const P
                           const P* b2, int64_t C, double eps, P* mean1, P* var1, P* mean2, P* var2,
                           cudaStream_t stream);
 
-// Backward pass 1 with batch statistics: one record of sums per pair (sums:
-// C), from `parts` (C * parts records of workspace). coeffs as for
-// relation_backward.
+// Backward pass 1 with the merged batch statistics of `count` positions per
+// channel: one record of sums per pair (sums: C), from `parts` (C * parts
+// records of workspace). coeffs as for relation_backward.
 template <typename T, typename P>
 void relation_grad_sums(const T* grad, const T* x, const P* w1, const P* b1, const P* w2, const P* b2,
-                        const P* mean1, const P* var1, const P* mean2, const P* var2, const RelationGeometry& g,
-                        double eps, bool relu, PairGradSums* parts, PairGradSums* sums, void* coeffs, int device,
-                        cudaStream_t stream);
+                        const P* mean1, const P* var1, const P* mean2, const P* var2, double count,
+                        const RelationGeometry& g, double eps, bool relu, PairGradSums* parts, PairGradSums* sums,
+                        void* coeffs, int device, cudaStream_t stream);
 
 // Backward pass 2: parameter gradients and dx from the sums of every process
 // over `count` positions per channel. x may have no positions (no dx pass).

@@ -2,6 +2,9 @@
 // allocation and dtype dispatch; the kernels are in relation_pool_kernels.cu.
 // Registered for the CUDA key in cuda/registration.cpp (the CPU emulation in
 // tests/cuda_emulation compiles this file unchanged and registers it there).
+// The apply pass and both backward phases take `count`, the positions per
+// channel over all processes, which selects the statistics' forms as the
+// single-process op's own count does (common/relation_coeffs.h).
 // Records stay on the device; only relation_pool_merge_stats reads one
 // number back, the fewest positions of a pair, to refuse a batch of 1 as the
 // CPU kernel does (the synchronized op reads that count anyway).
@@ -93,11 +96,36 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> relation_pool_merge_stats_cuda(const 
   return {m1, v1, m2, v2};
 }
 
+Tensor relation_pool_apply_cuda(const Tensor& x, const Tensor& weight1, const Tensor& bias1, const Tensor& weight2,
+                                const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
+                                const Tensor& var2, int64_t count, double eps, bool relu) {
+  const RelationShape shape =
+      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
+  check_global_count("relation_pool_apply", count, shape);
+  const DeviceInputs in(x);
+  Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(in.format));
+  if (shape.count() == 0) return y;  // a process without clips
+  const RelationGeometry g = geometry(shape, in.format);
+  Tensor coeffs = at::empty({kNumApplyCoef * shape.C}, x.options().dtype(acc_dtype(x)));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relation_pool_apply_cuda", [&] {
+    using P = ParamOf<scalar_t>;
+    relation_apply_coeffs_from_stats<P>(weight1.const_data_ptr<P>(), bias1.const_data_ptr<P>(),
+                                        weight2.const_data_ptr<P>(), bias2.const_data_ptr<P>(),
+                                        mean1.const_data_ptr<P>(), var1.const_data_ptr<P>(), mean2.const_data_ptr<P>(),
+                                        var2.const_data_ptr<P>(), shape.C, eps, true, static_cast<double>(count),
+                                        coeffs.data_ptr(), in.stream);
+    relation_apply<scalar_t>(in.x.const_data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), coeffs.const_data_ptr(), g, relu,
+                             in.device, in.stream);
+  });
+  return y;
+}
+
 Tensor relation_pool_grad_sums_cuda(const Tensor& grad_out, const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                     const Tensor& weight2, const Tensor& bias2, const Tensor& mean1, const Tensor& var1,
-                                    const Tensor& mean2, const Tensor& var2, double eps, bool relu) {
+                                    const Tensor& mean2, const Tensor& var2, int64_t count, double eps, bool relu) {
   const RelationShape shape = check_relation_pool_backward(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1,
                                                            mean2, var2, eps, true, "relation_pool_grad_sums", true);
+  check_global_count("relation_pool_grad_sums", count, shape);
   if (shape.count() == 0) return empty_records<PairGradSums>(shape.C, x);  // no positions: zero sums
   const DeviceInputs in(x, grad_out);
   const RelationGeometry g = geometry(shape, in.format);
@@ -109,8 +137,8 @@ Tensor relation_pool_grad_sums_cuda(const Tensor& grad_out, const Tensor& x, con
     relation_grad_sums<scalar_t, P>(
         in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(), weight1.const_data_ptr<P>(),
         bias1.const_data_ptr<P>(), weight2.const_data_ptr<P>(), bias2.const_data_ptr<P>(), mean1.const_data_ptr<P>(),
-        var1.const_data_ptr<P>(), mean2.const_data_ptr<P>(), var2.const_data_ptr<P>(), g, eps, relu,
-        reinterpret_cast<PairGradSums*>(parts.data_ptr()), records_of<PairGradSums>(sums), coeffs.data_ptr(),
+        var1.const_data_ptr<P>(), mean2.const_data_ptr<P>(), var2.const_data_ptr<P>(), static_cast<double>(count), g,
+        eps, relu, reinterpret_cast<PairGradSums*>(parts.data_ptr()), records_of<PairGradSums>(sums), coeffs.data_ptr(),
         in.device, in.stream);
   });
   return sums;

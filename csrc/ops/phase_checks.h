@@ -23,11 +23,16 @@ inline void check_merged_count(const char* op, double n) {
   TORCH_CHECK(n > 1.0, op, ": expected more than 1 value per channel over all processes when training, got ", n);
 }
 
-// relation_pool_grad_input: the summed records (pairs, width) and `count`,
-// the positions per channel over all processes, of which x holds s.count().
-inline void check_grad_sum_records(const char* op, const Tensor& grad_sums, int64_t count, const RelationShape& s) {
+// `count`: the positions per channel over all processes, of which x holds
+// s.count() (relation_pool_apply, relation_pool_grad_sums and _grad_input).
+inline void check_global_count(const char* op, int64_t count, const RelationShape& s) {
   TORCH_CHECK(count > 1 && count >= s.count(), op, ": count must be the number of positions per channel over "
               "all processes (more than 1, at least x's ", s.count(), "), got ", count);
+}
+
+// relation_pool_grad_input: the summed records (pairs, width) and `count`.
+inline void check_grad_sum_records(const char* op, const Tensor& grad_sums, int64_t count, const RelationShape& s) {
+  check_global_count(op, count, s);
   TORCH_CHECK(grad_sums.dim() == 2, op, ": grad_sums must be 2-D (pairs, width), got ", grad_sums.sizes());
   check_record_tensor<PairGradSums>(op, "grad_sums", grad_sums, s.C);
 }

@@ -115,6 +115,15 @@ RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor&
   return shape;
 }
 
+RelationShape check_relation_pool_apply(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
+                                        const Tensor& weight2, const Tensor& bias2, const Tensor& mean1,
+                                        const Tensor& var1, const Tensor& mean2, const Tensor& var2, double eps) {
+  const char* op = "relation_pool_apply";
+  const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
+  check_eps(op, eps, true);
+  return check_args(op, x, weight1, bias1, weight2, bias2, stats, eps, false, true);
+}
+
 RelationShape check_relation_pool_input(const char* op, const Tensor& x) {
   check_pair_input(op, "x", x);
   return RelationShape{x.size(0), x.size(1) / 2, x.size(2) * x.size(3) * x.size(4)};

@@ -5,6 +5,10 @@ torch splits its SyncBatchNorm: statistics pass -> per-pair moment records
 -> all-gather -> exact float64 merge -> apply pass; in backward, gradient
 sums -> all-reduce -> dx pass. One collective each way, O(channels) bytes;
 autograd saves x and per-channel vectors only, as the single-process op.
+The apply and backward phases take the global count of positions per
+channel, which selects the same forms as the single-process op's own count
+(two positions per channel: the closed forms of docs/relation-op-numerics.md,
+section 6).
 """
 import torch
 import torch.distributed as dist
@@ -30,8 +34,13 @@ if _extension.is_built():
         return (torch.empty_like(weight1), torch.empty_like(weight1), torch.empty_like(weight2),
                 torch.empty_like(weight2))
 
+    @torch.library.register_fake("smartops::relation_pool_apply")
+    def _apply_fake(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, count, eps, relu):
+        return torch.empty((x.shape[0], x.shape[1] // 2) + tuple(x.shape[2:]), dtype=x.dtype, device=x.device,
+                           memory_format=memory_format_of(x))
+
     @torch.library.register_fake("smartops::relation_pool_grad_sums")
-    def _grad_sums_fake(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps, relu):
+    def _grad_sums_fake(grad_out, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, count, eps, relu):
         return x.new_empty((x.shape[1] // 2, GRAD_SUM_WIDTH), dtype=torch.float64)
 
     @torch.library.register_fake("smartops::relation_pool_grad_input")
@@ -65,10 +74,9 @@ class _SyncRelationPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, count, eps, relu, group):
         stats = (mean1, var1, mean2, var2)
-        if x.shape[0] > 0:
-            out = torch.ops.smartops.relation_pool(x, weight1, bias1, weight2, bias2, *stats, eps, relu)[0]
-        else:  # a process without clips still takes part in the collectives
-            out = x.new_empty((0, x.shape[1] // 2) + tuple(x.shape[2:]))
+        # A process without clips gets an empty output and still takes part
+        # in the collectives.
+        out = torch.ops.smartops.relation_pool_apply(x, weight1, bias1, weight2, bias2, *stats, count, eps, relu)
         ctx.save_for_backward(x, weight1, bias1, weight2, bias2, *stats)
         ctx.eps, ctx.relu, ctx.group, ctx.count = eps, relu, group, count
         return out
@@ -77,7 +85,7 @@ class _SyncRelationPool(torch.autograd.Function):
     def backward(ctx, grad_out):
         ops = torch.ops.smartops
         saved = ctx.saved_tensors
-        sums = ops.relation_pool_grad_sums(grad_out, *saved, ctx.eps, ctx.relu)
+        sums = ops.relation_pool_grad_sums(grad_out, *saved, ctx.count, ctx.eps, ctx.relu)
         dist.all_reduce(sums, group=ctx.group)
         dx, *param_grads = ops.relation_pool_grad_input(grad_out, *saved, sums, ctx.count, ctx.eps, ctx.relu)
         # The parameter gradients are already those of the whole batch; each

@@ -29,6 +29,7 @@ void install() {
   installed->impl("relation_pool_backward", &smartops::cuda::relation_pool_backward_cuda);
   installed->impl("relation_pool_moments", &smartops::cuda::relation_pool_moments_cuda);
   installed->impl("relation_pool_merge_stats", &smartops::cuda::relation_pool_merge_stats_cuda);
+  installed->impl("relation_pool_apply", &smartops::cuda::relation_pool_apply_cuda);
   installed->impl("relation_pool_grad_sums", &smartops::cuda::relation_pool_grad_sums_cuda);
   installed->impl("relation_pool_grad_input", &smartops::cuda::relation_pool_grad_input_cuda);
   installed->impl("relation_tail", &smartops::cuda::relation_tail_cuda);

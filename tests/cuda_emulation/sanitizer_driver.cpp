@@ -64,14 +64,22 @@ void run_phases(const RelationGeometry& g, const std::vector<T>& x, const std::v
   relation_merge_stats<P>(records.data(), 2, w1.data(), b1.data(), w2.data(), b2.data(), C, eps, m1.data(), v1.data(),
                           m2.data(), v2.data(), nullptr);
   std::vector<A> coeffs(static_cast<size_t>(kNumBackwardCoef * C));
+  const double count = 2.0 * static_cast<double>(g.N * g.S);
+  if constexpr (std::is_same_v<T, P>) {  // the apply pass
+    std::vector<T> y(x.size() / 2);
+    relation_apply_coeffs_from_stats<P>(w1.data(), b1.data(), w2.data(), b2.data(), m1.data(), v1.data(), m2.data(),
+                                        v2.data(), C, eps, true, count, coeffs.data(), nullptr);
+    relation_apply<T>(x.data(), y.data(), coeffs.data(), g, true, 0, nullptr);
+    require_finite(y, "phase y", g);
+  }
   relation_grad_sums<T, P>(grad.data(), x.data(), w1.data(), b1.data(), w2.data(), b2.data(), m1.data(), v1.data(),
-                           m2.data(), v2.data(), g, eps, true, sum_parts.data(), sums.data(), coeffs.data(), 0,
+                           m2.data(), v2.data(), count, g, eps, true, sum_parts.data(), sums.data(), coeffs.data(), 0,
                            nullptr);
   for (PairGradSums& s : sums) s = pair_grad_sums_add(s, s);
   std::vector<T> dx(x.size());
   relation_grad_input<T, P>(grad.data(), x.data(), dx.data(), w1.data(), b1.data(), w2.data(), b2.data(), m1.data(),
-                            v1.data(), m2.data(), v2.data(), sums.data(), 2.0 * static_cast<double>(g.N * g.S), g,
-                            eps, true, gw1.data(), gb1.data(), gw2.data(), gb2.data(), coeffs.data(), 0, nullptr);
+                            v1.data(), m2.data(), v2.data(), sums.data(), count, g, eps, true, gw1.data(), gb1.data(),
+                            gw2.data(), gb2.data(), coeffs.data(), 0, nullptr);
   require_finite(dx, "phase dx", g);
 }
 
@@ -108,7 +116,7 @@ void run_relation_pool(int64_t N, int64_t C, int64_t S, bool planar) {
   run_phases<T, P>(g, x, grad, w1, b1, w2, b2);
   if constexpr (std::is_same_v<T, P>) {
     relation_apply_coeffs_from_stats<P>(w1.data(), b1.data(), w2.data(), b2.data(), m1.data(), v1.data(), m2.data(),
-                                        v2.data(), C, eps, coeffs.data(), nullptr);
+                                        v2.data(), C, eps, false, 0.0, coeffs.data(), nullptr);
     relation_apply<T>(x.data(), y.data(), coeffs.data(), g, false, 0, nullptr);
   }
   require_finite(dx, "dx", g);
