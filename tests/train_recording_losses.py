@@ -8,9 +8,9 @@ Each process writes OUT.rank<R>.json: per step, the mean loss over its
 clips and their number.
 
 With SMARTOPS_TEST_FLOAT64=1 the model trains in float64 (parameters and
-inputs), where float32 rounding cannot tip the run's discrete choices
-(ReLU masks, max-pool winners) one way in one run and the other way in
-another.
+inputs; the trainer still takes the loss of float32 logits), where rounding
+is too small to tip the run's discrete choices (ReLU masks, max-pool
+winners) one way in one run and the other way in another.
 """
 import json
 import os
@@ -39,13 +39,13 @@ class _RecordingFunctional:
         return loss
 
 
+_build_model = train_setup.build_model
+
+
 def _build_float64_model(config, fused="auto"):
     model = _build_model(config, fused).double()
     model.register_forward_pre_hook(lambda module, args: tuple(a.double() for a in args))
     return model
-
-
-_build_model = train_setup.build_model
 
 
 def main():
