@@ -14,6 +14,7 @@ from op_utils import channels_last, relation_params
 from smartops.ops import relation_pool_reference
 from smartops.ops.relation_pool_sync import GRAD_SUM_WIDTH, MOMENT_RECORD_WIDTH
 from test_cuda_ops import PARAMS, STATS, TOLERANCE, kink_free_grad, rel_err
+from test_relation_pool_phases import assert_bad_counts_are_named
 
 ops = torch.ops.smartops
 EPS = 1e-5
@@ -246,13 +247,6 @@ def test_bad_records_and_counts_are_named(backend):
         ops.relation_pool_merge_stats(one[None], *w, EPS)
     with pytest.raises(RuntimeError, match="moments must be a float64 tensor of shape"):
         ops.relation_pool_merge_stats(torch.zeros(1, 2, 3, dtype=torch.float64, device=backend.device), *w, EPS)
-    y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
-    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 16, EPS, True)
-    with pytest.raises(RuntimeError, match="count must be the number of positions"):
-        ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums, 3, EPS, True)
-    with pytest.raises(RuntimeError, match="relation_pool_grad_sums: count must be the number of positions"):
-        ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 15, EPS, True)
-    with pytest.raises(RuntimeError, match="relation_pool_apply: count must be the number of positions"):
-        ops.relation_pool_apply(x, *w, *stats, 1, EPS, True)
+    stats, y, sums = assert_bad_counts_are_named(x, w)
     with pytest.raises(RuntimeError, match="grad_sums must be a float64 tensor of shape"):
         ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums.float(), 16, EPS, True)

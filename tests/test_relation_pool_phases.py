@@ -120,21 +120,30 @@ def test_empty_batch_phases():
     assert dx.shape == x.shape
 
 
+def assert_bad_counts_are_named(x, w):
+    """x of 16 positions per channel: the phases that take the global count
+    refuse one below x's own (or below 2), naming themselves; returns the
+    statistics, y and the sums of x."""
+    y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
+    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 16, EPS, True)
+    for op, call in [("relation_pool_grad_input", lambda: ops.relation_pool_grad_input(
+                         torch.randn_like(y), x, *w, *stats, sums, 3, EPS, True)),
+                     ("relation_pool_grad_sums", lambda: ops.relation_pool_grad_sums(
+                         torch.randn_like(y), x, *w, *stats, 15, EPS, True)),
+                     ("relation_pool_apply", lambda: ops.relation_pool_apply(x, *w, *stats, 1, EPS, True))]:
+        with pytest.raises(RuntimeError, match=op + ": count must be the number of positions"):
+            call()
+    with pytest.raises(RuntimeError, match="relation_pool_apply: eps must be positive"):
+        ops.relation_pool_apply(x, *w, *stats, 16, 0.0, True)
+    return stats, y, sums
+
+
 def test_bad_records_and_counts_are_named():
     x = torch.randn(2, 4, 2, 2, 2)
     w = params(x)
     with pytest.raises(RuntimeError, match="moments must be a float64 tensor of shape"):
         ops.relation_pool_merge_stats(torch.zeros(1, 2, 3, dtype=torch.float64), *w, EPS)
-    y, *stats = ops.relation_pool(x, *w, None, None, None, None, EPS, True)
-    sums = ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 16, EPS, True)
-    with pytest.raises(RuntimeError, match="count must be the number of positions"):
-        ops.relation_pool_grad_input(torch.randn_like(y), x, *w, *stats, sums, 3, EPS, True)
-    with pytest.raises(RuntimeError, match="relation_pool_grad_sums: count must be the number of positions"):
-        ops.relation_pool_grad_sums(torch.randn_like(y), x, *w, *stats, 15, EPS, True)
-    with pytest.raises(RuntimeError, match="relation_pool_apply: count must be the number of positions"):
-        ops.relation_pool_apply(x, *w, *stats, 1, EPS, True)
-    with pytest.raises(RuntimeError, match="relation_pool_apply: eps must be positive"):
-        ops.relation_pool_apply(x, *w, *stats, 16, 0.0, True)
+    assert_bad_counts_are_named(x, w)
 
 
 def test_opcheck_phases():
