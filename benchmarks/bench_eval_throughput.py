@@ -125,6 +125,16 @@ def measure(paths, warmup, rounds, log):
     return times
 
 
+def table_lines(results, batch):
+    """The markdown table of a run's results (also read back from --out's
+    JSON by benchmarks/gpu_summary.py)."""
+    lines = ["| width | path | clips/s (median) | clips/s (best round) | vs eval fused |", "|---|---|---|---|---|"]
+    for r in results:
+        lines.append("| %g | %s | %.2f | %.2f | %.2fx |" % (r["width"], r["path"], r["clips_per_s"], batch / r["best_s"],
+                                                            r["speedup_vs_eval_fused"]))
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
@@ -162,10 +172,7 @@ def main(argv=None):
                             "clips_per_s": args.batch / med, "speedup_vs_eval_fused": base / med})
     load.append(loadavg())
     log("load average: %s" % load[1])
-    log("\n| width | path | clips/s (median) | clips/s (best round) | vs eval fused |\n|---|---|---|---|---|")
-    for r in results:
-        log("| %g | %s | %.2f | %.2f | %.2fx |" % (r["width"], r["path"], r["clips_per_s"], args.batch / r["best_s"],
-                                                  r["speedup_vs_eval_fused"]))
+    log("\n" + "\n".join(table_lines(results, args.batch)))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:

@@ -7,13 +7,14 @@
 # builds smartops in place with CUDA for this GPU's architecture only, runs
 # the CUDA tests, the CUDA kernel benchmarks (ARTNet layer shapes, float32
 # and bfloat16: fused vs eager vs torch.compile, bandwidth vs a device copy),
-# the ARTNet (d) / C3D-R18 training-step benchmark with peak memory and the
-# memory report, and regenerates RESULTS.md with the GPU runs. Each step has
-# a time limit; a failed step is reported and the next one still runs.
+# the ARTNet (d) / C3D-R18 training-step benchmark with peak memory, the
+# memory report and the evaluation throughput of every inference path, and
+# regenerates RESULTS.md with the GPU runs. Each step has a time limit; a
+# failed step is reported and the next one still runs.
 # OUTDIR gets at most 8 files (the device tool brings back no more):
 # gpu-check.log (everything), summary.txt, cuda-kernels.json,
-# cuda-compile.json, cuda-models.json, memory-cuda.json, RESULTS.md and
-# RESULTS.png.
+# cuda-compile.json, cuda-models.json, memory-cuda.json, eval-throughput-cuda.json and
+# RESULTS.md (draw RESULTS.png afterwards with make_results.py on the JSONs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check}}
@@ -68,7 +69,9 @@ note "gpu_check: ${gpu#* } (sm ${arch}), $("$PY" -c 'import torch; print("torch"
 step "build for TORCH_CUDA_ARCH_LIST=$arch" 240 env SMARTOPS_WITH_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" \
   MAX_JOBS="$(nproc)" "$PY" setup.py build_ext --inplace || { note "gpu_check: no build, nothing else to run"; exit 1; }
 
-cuda_tests=$(grep -l "cuda_only\|mark.cuda\|from test_cuda_ops import backend" tests/test_*.py | sort -u | tr '\n' ' ')
+# Every test module with GPU cases: the backend fixture's (test_cuda_ops,
+# test_cuda_phases, ...) and the NCCL run of the synchronized op.
+cuda_tests=$(grep -l "cuda_only\|mark.cuda\|import backend\|is_nccl_available" tests/test_*.py | sort -u | tr '\n' ' ')
 # The emulated half of these tests runs in CI; here only the GPU's.
 step "CUDA tests on the GPU: $cuda_tests" 150 "$PY" -m pytest -q -rfEs -p no:cacheprovider -k "not emulated" $cuda_tests
 grep -E "^[0-9]+ [a-z]+.* in [0-9.]+s" "$log" | tail -n 1 | sed 's/^/      /' | tee -a "$summary"
@@ -81,6 +84,8 @@ step "kernel benchmarks at ARTNet layer shapes, f32 and bf16: fused vs eager" 12
 step "training step, ARTNet (d) fused/unfused and C3D-R18, peak memory" 120 \
   "$PY" "${bench[@]}" benchmarks/test_bench_models.py -k cuda --benchmark-json="$out/cuda-models.json"
 step "memory report" 60 "$PY" benchmarks/memory_report.py --device cuda --out "$out/memory-cuda.json"
+step "eval throughput, ARTNet (d) 16x112x112 batch 10, every inference path" 150 \
+  "$PY" benchmarks/bench_eval_throughput.py --device cuda --out "$out/eval-throughput-cuda.json"
 step "kernel benchmarks: fused vs torch.compile" 200 \
   "$PY" "${bench[@]}" benchmarks/test_bench_cuda.py -k "fused or compiled" --benchmark-json="$out/cuda-compile.json"
 
@@ -90,7 +95,7 @@ cuda_json=$(ls "$out"/cuda-*.json 2>/dev/null | tr '\n' ' ')
 memory_json=$(ls benchmarks/results/memory-cpu.json "$out/memory-cuda.json" 2>/dev/null | tr '\n' ' ')
 if [ -n "$cuda_json" ]; then
   step "RESULTS.md with the GPU runs" 30 "$PY" benchmarks/make_results.py benchmarks/results/cpu-*.json $cuda_json \
-    --memory $memory_json --out "$out/RESULTS.md"
+    --memory $memory_json --no-plot --out "$out/RESULTS.md"
 fi
 "$PY" benchmarks/gpu_summary.py "$out" 2>&1 | tee -a "$summary" "$log"
 note "gpu_check: done in $((SECONDS - start)) s; copy $out/*.json to benchmarks/results/ and $out/RESULTS.md to benchmarks/"

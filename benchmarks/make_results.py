@@ -109,6 +109,8 @@ def main():
     parser.add_argument("json", nargs="+", help="pytest-benchmark --benchmark-json files")
     parser.add_argument("--memory", nargs="*", default=[], help="memory_report.py JSON files")
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True,
+                        help="draw the speed-ups into a PNG beside --out (default: yes)")
     args = parser.parse_args()
 
     out = ["# Benchmark results", "",
@@ -126,7 +128,7 @@ def main():
             report = json.load(f)
         out += ["## Memory: %s" % os.path.basename(path), "", report["header"], ""] + memory_table(report) + [""]
     png = os.path.splitext(args.out)[0] + ".png"
-    if all_rows and plot(all_rows, png):
+    if args.plot and all_rows and plot(all_rows, png):
         out += ["![speed-ups](%s)" % os.path.basename(png), ""]
     with open(args.out, "w") as f:
         f.write("\n".join(out))
