@@ -130,8 +130,8 @@ def table_lines(results, batch):
     JSON by benchmarks/gpu_summary.py)."""
     lines = ["| width | path | clips/s (median) | clips/s (best round) | vs eval fused |", "|---|---|---|---|---|"]
     for r in results:
-        lines.append("| %g | %s | %.2f | %.2f | %.2fx |" % (r["width"], r["path"], r["clips_per_s"], batch / r["best_s"],
-                                                            r["speedup_vs_eval_fused"]))
+        lines.append("| %g | %s | %.2f | %.2f | %.2fx |" % (
+            r["width"], r["path"], r["clips_per_s"], batch / r["best_s"], r["speedup_vs_eval_fused"]))
     return lines
 
 

@@ -69,8 +69,8 @@ def runs(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("syncbn")
     generate_synthetic(folder / "data", classes=4, videos_per_class=4, frames=8, size=(32, 40), seed=3)  # 12 train
-    return {dtype: (_train(folder, "one" + dtype, 1, 4, dtype == "64"), _train(folder, "two" + dtype, 2, 2, dtype == "64"))
-            for dtype in ("32", "64")}
+    return {bits: (_train(folder, "one" + bits, 1, 4, bits == "64"), _train(folder, "two" + bits, 2, 2, bits == "64"))
+            for bits in ("32", "64")}
 
 
 def test_two_processes_take_the_steps_of_one_with_the_double_batch_in_float64(runs):

@@ -351,7 +351,8 @@ Tensor relation_pool_grad_sums_cpu(const Tensor& grad_out, const Tensor& x, cons
                                             mean2, var2, eps, true);
   check_global_count(op, count, in.shape);
   std::vector<PairGradSums> sums;
-  with_backward_passes(in, Tensor(), eps, static_cast<double>(count), [&](const auto& items, const auto& p, auto& coeffs) {
+  with_backward_passes(in, Tensor(), eps, static_cast<double>(count), [&](const auto& items, const auto& p,
+                                                                          auto& coeffs) {
     sums = grad_sums_pass(items, p, coeffs, relu);
   });
   return records_to_tensor(sums, x.device());
