@@ -1,8 +1,8 @@
 """`torchrun --nproc_per_node=2 ... --sync-bn` for 2 epochs on a tiny
 synthetic dataset takes the same steps as one process with the double batch:
 in float64, the same loss per step and the same weights at the end to 1e-9;
-in float32 (the real configuration), the same losses to float32 rounding
-until rounding tips the run.
+in float32 (the real configuration), the same first loss to float32
+rounding, and losses of the same training after it.
 
 Why float64 for the weights: this tiny float32 network is chaotic. Rounding
 differences of 1e-7 tip a discrete choice now and then (a ReLU mask, a
@@ -90,7 +90,12 @@ def test_two_processes_take_the_losses_of_one_in_float32(runs):
     (losses1, state1, _), (losses2, _, log2) = runs["32"]
     assert "fused units stay fused" in log2
     assert len(losses1) == 6 and state1["stem.bn.bias"].dtype == torch.float32
-    # Before anything can tip (seen: 2.5e-7 at most over 40 datasets), and
-    # after (seen: 2.4e-2 at most).
-    torch.testing.assert_close(torch.tensor(losses2[:2]), torch.tensor(losses1[:2]), rtol=1e-5, atol=0)
-    torch.testing.assert_close(torch.tensor(losses2), torch.tensor(losses1), rtol=5e-2, atol=0)
+    # The first step's loss comes from the same weights: only the forward's
+    # rounding differs (seen: 1.3e-7 at most, over about 40 datasets, and on
+    # the test's data with three CPU instruction sets). From the second step on a tipped choice
+    # can show (seen: 1.1e-5 at step 2 once, with oneDNN and torch limited
+    # to SSE4.1, where an injected bug showed 4e-5), so later steps are only
+    # checked to be the same training (seen: 2.4e-2 at most); the float64
+    # test above is the exact one.
+    torch.testing.assert_close(torch.tensor(losses2[:1]), torch.tensor(losses1[:1]), rtol=2e-6, atol=0)
+    torch.testing.assert_close(torch.tensor(losses2), torch.tensor(losses1), rtol=0.1, atol=0)
