@@ -335,8 +335,7 @@ Tensor relation_pool_apply_cpu(const Tensor& x, const Tensor& weight1, const Ten
                                const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
                                const Tensor& var2, int64_t count, double eps, bool relu) {
   const RelationShape shape =
-      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
-  check_global_count("relation_pool_apply", count, shape);
+      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, count, eps);
   check_cpu_dtype("relation_pool_apply", x);
   const auto st = read_stats(mean1, var1, mean2, var2);
   return apply_pass(x, shape, read_params(weight1, bias1, weight2, bias2), &st, nullptr, true,

@@ -100,8 +100,7 @@ Tensor relation_pool_apply_cuda(const Tensor& x, const Tensor& weight1, const Te
                                 const Tensor& bias2, const Tensor& mean1, const Tensor& var1, const Tensor& mean2,
                                 const Tensor& var2, int64_t count, double eps, bool relu) {
   const RelationShape shape =
-      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, eps);
-  check_global_count("relation_pool_apply", count, shape);
+      check_relation_pool_apply(x, weight1, bias1, weight2, bias2, mean1, var1, mean2, var2, count, eps);
   const DeviceInputs in(x);
   Tensor y = at::empty(relation_pool_output_shape(x), x.options().memory_format(in.format));
   if (shape.count() == 0) return y;  // a process without clips

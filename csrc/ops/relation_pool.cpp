@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "ops/phase_checks.h"  // check_global_count
+
 namespace smartops {
 
 at::MemoryFormat relation_pool_memory_format(const Tensor& x) {
@@ -117,11 +119,14 @@ RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor&
 
 RelationShape check_relation_pool_apply(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                         const Tensor& weight2, const Tensor& bias2, const Tensor& mean1,
-                                        const Tensor& var1, const Tensor& mean2, const Tensor& var2, double eps) {
+                                        const Tensor& var1, const Tensor& mean2, const Tensor& var2, int64_t count,
+                                        double eps) {
   const char* op = "relation_pool_apply";
   const Tensor* stats[4] = {&mean1, &var1, &mean2, &var2};
   check_eps(op, eps, true);
-  return check_args(op, x, weight1, bias1, weight2, bias2, stats, eps, false, true);
+  const RelationShape shape = check_args(op, x, weight1, bias1, weight2, bias2, stats, eps, false, true);
+  check_global_count(op, count, shape);
+  return shape;
 }
 
 RelationShape check_relation_pool_input(const char* op, const Tensor& x) {

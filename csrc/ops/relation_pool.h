@@ -48,10 +48,12 @@ RelationShape check_relation_pool_backward(const Tensor& grad_out, const Tensor&
                                            bool allow_empty = false);
 
 // The synchronized op's apply pass (relation_pool_apply): statistics given
-// (the merged batch ones, so eps must be positive); x may have no positions.
+// (the merged batch ones, so eps must be positive) with `count`, the
+// positions per channel over all processes; x may have no positions.
 RelationShape check_relation_pool_apply(const Tensor& x, const Tensor& weight1, const Tensor& bias1,
                                         const Tensor& weight2, const Tensor& bias2, const Tensor& mean1,
-                                        const Tensor& var1, const Tensor& mean2, const Tensor& var2, double eps);
+                                        const Tensor& var1, const Tensor& mean2, const Tensor& var2, int64_t count,
+                                        double eps);
 
 // x alone (rank, even channels, dtype), for the statistics phase: x may have
 // no positions.
